@@ -1,0 +1,55 @@
+"""``siamtext``: one click group, one small module per command.
+
+Heavy libraries (torch, transformers) are imported inside the commands, so ``siamtext --help``
+is instant. Every user-fixable error (a :class:`siamese_text.errors.SiameseTextError` or a click
+usage error) is printed as ONE line, ``Error: ...``, with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from siamese_text import __version__
+from siamese_text.errors import SiameseTextError
+
+
+class SiamtextGroup(click.Group):
+    """A click group whose errors are one line on stderr and exit code 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:
+            message = exc.format_message().replace("\n", " ")
+            click.echo(f"Error: {message} (see '{exc.ctx.command_path if exc.ctx else 'siamtext'} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except SiameseTextError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=SiamtextGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="siamtext")
+def cli() -> None:
+    """Siamese text encoders: train, evaluate, calibrate, search and publish."""
+
+
+def _register() -> None:
+    from siamese_text_cli import train
+
+    cli.add_command(train.train)
+
+
+_register()

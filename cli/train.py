@@ -1,0 +1,104 @@
+"""``siamtext train``: fine-tune a twin encoder on pair, triplet or class-labelled data."""
+
+from __future__ import annotations
+
+import click
+
+from siamese_text.config import DEFAULT_LOSS, LOSSES
+from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES
+from siamese_text.scoring import DISTANCES
+
+
+def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    columns = tuple(c.strip() for c in value.split(",") if c.strip())
+    if not columns:
+        raise click.BadParameter("give column names separated by commas, e.g. --text-columns question1,question2")
+    return columns
+
+
+@click.command()
+@click.option("--dataset", default="stsb", show_default=True, help="Preset name, Hub id user/name, or a local .csv/.tsv/.jsonl/.parquet file or folder.")
+@click.option("--config", "dataset_config", default=None, help="Hub data set configuration (e.g. mrpc for nyu-mll/glue).")
+@click.option("--text-columns", callback=_columns, default=None, help="Text columns by name: a,b for pairs, a,p,n for triplets, one for class-labelled texts.")
+@click.option("--label-column", default=None, help="The label column, by name.")
+@click.option("--label-kind", type=click.Choice(["score", "binary", "class", "triplet"]), default=None, help="What the label means (inferred when omitted).")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Base encoder: Hub id or local folder.")
+@click.option("--loss", type=click.Choice(LOSSES), default=DEFAULT_LOSS, show_default=True)
+@click.option("--distance", type=click.Choice(DISTANCES), default="cosine", show_default=True)
+@click.option("--margin", type=float, default=None, help="Loss margin (default: the measured one for the loss and distance).")
+@click.option("--epochs", type=int, default=1, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--lr", type=float, default=2e-5, show_default=True, help="Peak learning rate.")
+@click.option("--max-seq-length", type=int, default=256, show_default=True)
+@click.option("--pooling", type=click.Choice(POOLING_MODES), default="mean", show_default=True)
+@click.option("--binary-labels", is_flag=True, help="Threshold scores into 0/1 labels instead of using them as soft labels.")
+@click.option("--max-pairs", type=int, default=None, help="Train on at most this many rows (seeded sample).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--output", "-o", default=None, help="Model folder to write (default runs/DATASET-LOSS).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train(
+    dataset: str,
+    dataset_config: str | None,
+    text_columns: tuple[str, ...] | None,
+    label_column: str | None,
+    label_kind: str | None,
+    model: str,
+    loss: str,
+    distance: str,
+    margin: float | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    max_seq_length: int,
+    pooling: str,
+    binary_labels: bool,
+    max_pairs: int | None,
+    seed: int,
+    output: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Fine-tune a Siamese encoder and save it as a sentence-transformers folder with results.json."""
+    from siamese_text.config import TrainConfig
+
+    config = TrainConfig(
+        dataset=dataset,
+        config=dataset_config,
+        text_columns=text_columns,
+        label_column=label_column,
+        label_kind=label_kind,
+        model=model,
+        loss=loss,
+        distance=distance,
+        margin=margin,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_seq_length=max_seq_length,
+        pooling=pooling,
+        binary_labels=binary_labels,
+        max_pairs=max_pairs,
+        seed=seed,
+        output=output,
+        overwrite=overwrite,
+    )
+    from siamese_text.training import train as run_training
+
+    result = run_training(config, progress=not quiet, log=lambda line: click.echo(line, err=True))
+    click.echo(format_metrics(result.metrics))
+    click.echo(f"saved model and results.json to {result.output}")
+
+
+def format_metrics(metrics: dict[str, dict[str, float]]) -> str:
+    """A short table: one row per metric, one column per evaluated split."""
+    splits = list(metrics)
+    names = list(dict.fromkeys(name for split in splits for name in metrics[split]))
+    width = max([len("metric"), *map(len, names)])
+    lines = ["metric".ljust(width) + "".join(f"{s:>20}" for s in splits)]
+    for name in names:
+        cells = "".join(f"{metrics[s][name]:>20.2f}" if name in metrics[s] else f"{'-':>20}" for s in splits)
+        lines.append(name.ljust(width) + cells)
+    return "\n".join(lines)

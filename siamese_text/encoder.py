@@ -1,0 +1,204 @@
+"""The twin encoder: one transformer whose weights both texts of a pair share.
+
+A :class:`SiameseEncoder` is a thin, typed face over a ``sentence_transformers.SentenceTransformer``
+made of three modules: ``Transformer`` -> ``Pooling`` (masked mean by default) -> ``Normalize``
+(optional). Keeping the sentence-transformers module stack means a saved model *is* a
+sentence-transformers folder (``modules.json``, ``1_Pooling/``, ``config_sentence_transformers.json``):
+``SentenceTransformer(path).encode(x)`` gives the same embeddings as ``SiameseEncoder.load(path).encode(x)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from siamese_text.errors import ConfigError, ModelError
+from siamese_text.scoring import METRICS, pairwise_similarity
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["SiameseEncoder", "DEFAULT_MODEL", "POOLING_MODES"]
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+POOLING_MODES: tuple[str, ...] = ("mean", "cls", "max")
+
+
+def _model_error(name: str, exc: Exception) -> ModelError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelError(
+        f"cannot load model {name!r} ({first}); give a local model folder or a Hub id in the local cache "
+        "(set HF_HUB_OFFLINE=1 when offline)"
+    )
+
+
+class SiameseEncoder:
+    """One shared transformer + pooling (+ L2 normalisation) that embeds texts for comparison.
+
+    Build one from any Hugging Face encoder with :meth:`from_pretrained`, or read a saved
+    sentence-transformers folder (or Hub id) with :meth:`load`.
+    """
+
+    def __init__(self, model: SentenceTransformer, *, name_or_path: str | None = None) -> None:
+        self.model = model
+        self.name_or_path = name_or_path or "model"
+
+    # ---- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_name_or_path: str = DEFAULT_MODEL,
+        *,
+        pooling: str = "mean",
+        normalize: bool = True,
+        max_seq_length: int | None = 256,
+        device: str | None = None,
+    ) -> SiameseEncoder:
+        """A new twin encoder on the weights of any Hugging Face encoder (id or folder).
+
+        Only the transformer weights are taken; the pooling and normalisation are the ones asked
+        for here, so ``pooling="cls"`` on a mean-pooled sentence-transformers model means CLS.
+        """
+        if pooling not in POOLING_MODES:
+            raise ConfigError(f"--pooling {pooling!r} is not one of {', '.join(POOLING_MODES)}")
+        if max_seq_length is not None and max_seq_length < 2:
+            raise ConfigError(f"--max-seq-length must be at least 2, got {max_seq_length}")
+        from sentence_transformers import SentenceTransformer, models
+
+        try:
+            transformer = models.Transformer(str(model_name_or_path), max_seq_length=max_seq_length)
+        except (OSError, ValueError, KeyError) as exc:
+            raise _model_error(str(model_name_or_path), exc) from exc
+        dim = transformer.get_embedding_dimension()
+        modules: list[Any] = [transformer, models.Pooling(dim, pooling_mode=pooling)]
+        if normalize:
+            modules.append(models.Normalize())
+        model = SentenceTransformer(modules=modules, device=device or "cpu")
+        return cls(model, name_or_path=str(model_name_or_path))
+
+    @classmethod
+    def load(cls, model_name_or_path: str | os.PathLike, *, device: str | None = None, backend: str = "torch") -> SiameseEncoder:
+        """Load any sentence-transformers folder or Hub id as it was saved (its own pooling)."""
+        from sentence_transformers import SentenceTransformer
+
+        name = str(model_name_or_path)
+        path = Path(name)
+        if path.exists() and not (path / "modules.json").exists() and not (path / "config.json").exists():
+            raise ModelError(f"{name} is not a model folder (no modules.json or config.json); train or save a model there first")
+        try:
+            model = SentenceTransformer(name, device=device or "cpu", backend=backend)
+        except (OSError, ValueError, KeyError) as exc:
+            raise _model_error(name, exc) from exc
+        return cls(model, name_or_path=name)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write a sentence-transformers folder at ``path`` (which must be new or empty)."""
+        path = Path(path)
+        self.model.save(str(path))
+        return path
+
+    # ---- properties -----------------------------------------------------------------------
+
+    @property
+    def pooling(self) -> str:
+        for module in self.model:
+            mode = getattr(module, "pooling_mode", None)
+            if mode is not None:
+                return mode if isinstance(mode, str) else "+".join(mode)
+        return "unknown"
+
+    @property
+    def normalize(self) -> bool:
+        return any(type(module).__name__ == "Normalize" for module in self.model)
+
+    @property
+    def dimension(self) -> int:
+        dim = self.model.get_sentence_embedding_dimension()
+        return int(dim)
+
+    @property
+    def max_seq_length(self) -> int | None:
+        return self.model.max_seq_length
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
+
+    def __repr__(self) -> str:
+        return (
+            f"SiameseEncoder({self.name_or_path!r}, pooling={self.pooling!r}, normalize={self.normalize}, "
+            f"dimension={self.dimension}, max_seq_length={self.max_seq_length})"
+        )
+
+    # ---- inference ------------------------------------------------------------------------
+
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        *,
+        batch_size: int = 64,
+        normalize: bool = False,
+        show_progress: bool = False,
+        convert_to_tensor: bool = False,
+    ) -> Any:
+        """Embed texts: a float32 ``n x dimension`` numpy array (or torch tensor).
+
+        ``normalize=True`` L2-normalises the output even if the model does not; a model saved
+        with ``normalize=True`` always returns unit vectors.
+        """
+        single = isinstance(texts, str)
+        if single:
+            texts = [texts]
+        if batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+        embeddings = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            normalize_embeddings=normalize,
+            convert_to_tensor=convert_to_tensor,
+            convert_to_numpy=not convert_to_tensor,
+        )
+        if not convert_to_tensor:
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+        return embeddings[0] if single else embeddings
+
+    def similarity(
+        self, a: Sequence[str], b: Sequence[str], *, metric: str = "cosine", batch_size: int = 64
+    ) -> np.ndarray:
+        """Similarity of ``a[i]`` with ``b[i]`` (higher = more similar), both sides through the one encoder."""
+        if isinstance(a, str):
+            a = [a]
+        if isinstance(b, str):
+            b = [b]
+        if len(a) != len(b):
+            raise ConfigError(f"{len(a)} texts in a do not match {len(b)} texts in b; give one b for each a")
+        if metric not in METRICS:
+            raise ConfigError(f"--metric {metric!r} is not one of {', '.join(METRICS)}")
+        emb = self.encode(list(a) + list(b), batch_size=batch_size)
+        return pairwise_similarity(emb[: len(a)], emb[len(a) :], metric=metric)
+
+    # ---- conveniences provided by higher layers (imported lazily) ------------------------
+
+    def search(self, queries: str | Sequence[str], corpus: Sequence[str], *, top_k: int = 10) -> list:
+        """Quick in-memory semantic search: for each query, the ``top_k`` closest corpus texts."""
+        from siamese_text.search import search_texts
+
+        return search_texts(self, queries, corpus, top_k=top_k)
+
+    def predict_pairs(self, pairs: Sequence[tuple[str, str]]) -> list:
+        """Score pairs with the calibrated threshold saved in the model folder."""
+        from siamese_text.calibration import predict_pairs
+
+        return predict_pairs(self, pairs)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload the saved model folder to the Hugging Face Hub (see :func:`siamese_text.hub.push_to_hub`)."""
+        from siamese_text.hub import push_to_hub
+
+        return push_to_hub(self.name_or_path, repo_id=repo_id, **kwargs)

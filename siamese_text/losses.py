@@ -1,0 +1,244 @@
+"""Siamese losses, as small pieces: a distance, a miner (where the loss mines), and the formula.
+
+Each loss is a ``torch.nn.Module`` with the sentence-transformers loss signature
+``forward(sentence_features, labels)``, so it plugs into ``SentenceTransformerTrainer``; the
+formula itself is a plain function of distances and labels (``contrastive_loss``,
+``online_contrastive_loss``, ``triplet_loss``) that the tests check against a naive Python loop.
+
+All distances are *distances* (lower = closer): cosine distance ``1 - cos`` in [0, 2], Euclidean,
+Manhattan. ``d`` below is the distance of the two embeddings of a pair.
+
+===========================  ===============================  =============================  ==========
+loss                         inputs (columns, in order)       labels                         batch >= 2
+===========================  ===============================  =============================  ==========
+``ContrastiveLoss``          (text_a, text_b)                 1 same / 0 different, or soft  no
+                                                              similarity in [0, 1]
+``OnlineContrastiveLoss``    (text_a, text_b)                 1 same / 0 different           yes
+``TripletLoss``              (anchor, positive, negative)     none                           no
+``BatchHardTripletLoss``     (text)                           class id                       yes
+``BatchSemiHardTripletLoss`` (text)                           class id                       yes
+``BatchAllTripletLoss``      (text)                           class id                       yes
+===========================  ===============================  =============================  ==========
+
+Contrastive (Hadsell, Chopra & LeCun 2006): ``L = y d^2 + (1 - y) max(m - d, 0)^2``, averaged over
+the batch. With a soft ``y`` the loss is smallest at ``d = (1 - y) m``: similarity scores become a
+target distance, so the order of the scores is what the model learns.
+
+Triplet (Schroff et al. 2015): ``L = max(d(a, p) - d(a, n) + m, 0)``, averaged over the triplets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from siamese_text import scoring
+from siamese_text.config import DEFAULT_MARGINS, IN_BATCH_LOSSES, LOSSES, check_margin
+from siamese_text.errors import ConfigError
+from siamese_text.miners import mine_all_triplets, mine_batch_hard, mine_batch_semi_hard
+
+__all__ = [
+    "LOSSES",
+    "IN_BATCH_LOSSES",
+    "DEFAULT_MARGINS",
+    "contrastive_loss",
+    "online_contrastive_loss",
+    "triplet_loss",
+    "check_margin",
+    "ContrastiveLoss",
+    "OnlineContrastiveLoss",
+    "TripletLoss",
+    "BatchHardTripletLoss",
+    "BatchSemiHardTripletLoss",
+    "BatchAllTripletLoss",
+    "build_loss",
+]
+
+DISTANCES = scoring.DISTANCES
+
+
+# ---- formulas ---------------------------------------------------------------------------------
+
+
+def contrastive_loss(distances: Tensor, labels: Tensor, *, margin: float) -> Tensor:
+    """Mean of ``y d^2 + (1 - y) max(m - d, 0)^2``; ``labels`` in {0, 1} or soft in [0, 1]."""
+    y = labels.to(distances.dtype).view(-1)
+    return (y * distances.pow(2) + (1 - y) * F.relu(margin - distances).pow(2)).mean()
+
+
+def online_contrastive_loss(distances: Tensor, labels: Tensor, *, margin: float) -> Tensor:
+    """Contrastive loss on the hard pairs of the batch only, divided by the batch size.
+
+    Hard positives are farther than the closest negative; hard negatives are closer than the
+    farthest positive. With no negative in the batch every positive counts (and vice versa).
+    """
+    y = labels.view(-1) > 0.5
+    pos, neg = distances[y], distances[~y]
+    if len(neg) > 0 and len(pos) > 0:
+        hard_pos = pos[pos > neg.min().detach()]
+        hard_neg = neg[neg < pos.max().detach()]
+    else:
+        hard_pos, hard_neg = pos, neg
+    total = hard_pos.pow(2).sum() + F.relu(margin - hard_neg).pow(2).sum()
+    return total / max(len(distances), 1)
+
+
+def triplet_loss(d_ap: Tensor, d_an: Tensor, *, margin: float) -> Tensor:
+    """Mean of ``max(d(a,p) - d(a,n) + m, 0)``; 0 for an empty set of triplets."""
+    if d_ap.numel() == 0:
+        return d_ap.sum() * 0.0
+    return F.relu(d_ap - d_an + margin).mean()
+
+
+# ---- modules for the sentence-transformers trainer ---------------------------------------------
+
+
+def _distance_fn(distance: str) -> Callable[[Tensor, Tensor], Tensor]:
+    if distance not in DISTANCES:
+        raise ConfigError(f"--distance {distance!r} is not one of {', '.join(DISTANCES)}")
+    return lambda a, b: scoring.pairwise_distance(a, b, metric=distance)
+
+
+def _embed(model: nn.Module, sentence_features: Iterable[dict[str, Tensor]]) -> list[Tensor]:
+    # The twin: every column goes through the same module, with the same weights.
+    return [model(features)["sentence_embedding"] for features in sentence_features]
+
+
+class _SiameseLoss(nn.Module):
+    name = ""
+
+    def __init__(self, model: nn.Module, *, distance: str = "cosine", margin: float | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.distance = distance
+        self.distance_fn = _distance_fn(distance)
+        self.margin = DEFAULT_MARGINS[self.name][distance] if margin is None else float(margin)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance": self.distance, "margin": self.margin}
+
+    @property
+    def citation(self) -> str:
+        return CITATIONS["contrastive" if "contrastive" in self.name else "triplet"]
+
+
+class ContrastiveLoss(_SiameseLoss):
+    """Contrastive loss on (text_a, text_b) pairs with a 0/1 or soft [0, 1] label."""
+
+    name = "contrastive"
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        a, b = _embed(self.model, sentence_features)
+        return contrastive_loss(self.distance_fn(a, b), labels, margin=self.margin)
+
+
+class OnlineContrastiveLoss(_SiameseLoss):
+    """Contrastive loss on the hard positive and hard negative pairs of each batch."""
+
+    name = "online-contrastive"
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        a, b = _embed(self.model, sentence_features)
+        return online_contrastive_loss(self.distance_fn(a, b), labels, margin=self.margin)
+
+
+class TripletLoss(_SiameseLoss):
+    """Triplet loss on (anchor, positive, negative) columns."""
+
+    name = "triplet"
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        a, p, n = _embed(self.model, sentence_features)
+        return triplet_loss(self.distance_fn(a, p), self.distance_fn(a, n), margin=self.margin)
+
+
+class _BatchTripletLoss(_SiameseLoss):
+    """Triplet loss on triplets mined inside a batch of class-labelled texts."""
+
+    def mine(self, distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        raise NotImplementedError
+
+    def reduce(self, d_ap: Tensor, d_an: Tensor) -> Tensor:
+        return triplet_loss(d_ap, d_an, margin=self.margin)
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        (emb,) = _embed(self.model, sentence_features)
+        if self.distance == "euclidean":  # torch.cdist has a NaN gradient at distance 0 (the diagonal)
+            distances = (emb[:, None, :] - emb[None, :, :]).pow(2).sum(-1).clamp_min(1e-12).sqrt()
+        else:
+            distances = scoring.distance_matrix(emb, emb, metric=self.distance, max_elements=None)
+        a, p, n = self.mine(distances, labels.view(-1))
+        return self.reduce(distances[a, p], distances[a, n])
+
+
+class BatchHardTripletLoss(_BatchTripletLoss):
+    """For each anchor: its farthest positive and closest negative in the batch."""
+
+    name = "batch-hard-triplet"
+
+    def mine(self, distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return mine_batch_hard(distances, labels)
+
+
+class BatchSemiHardTripletLoss(_BatchTripletLoss):
+    """For each positive pair: the closest negative that is farther than the positive."""
+
+    name = "batch-semi-hard-triplet"
+
+    def mine(self, distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return mine_batch_semi_hard(distances, labels)
+
+
+class BatchAllTripletLoss(_BatchTripletLoss):
+    """Every valid triplet of the batch; the mean is over the triplets that still violate the margin."""
+
+    name = "batch-all-triplet"
+
+    def mine(self, distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return mine_all_triplets(distances, labels)
+
+    def reduce(self, d_ap: Tensor, d_an: Tensor) -> Tensor:
+        losses = F.relu(d_ap - d_an + self.margin)
+        return losses.sum() / (losses > 1e-16).sum().clamp_min(1)
+
+
+_CLASSES: dict[str, type[_SiameseLoss]] = {
+    cls.name: cls
+    for cls in (
+        ContrastiveLoss,
+        OnlineContrastiveLoss,
+        TripletLoss,
+        BatchHardTripletLoss,
+        BatchSemiHardTripletLoss,
+        BatchAllTripletLoss,
+    )
+}
+
+
+def build_loss(name: str, model: nn.Module, *, distance: str = "cosine", margin: float | None = None) -> _SiameseLoss:
+    """The loss module called ``name`` (one of :data:`LOSSES`) on ``model``."""
+    if name not in _CLASSES:
+        raise ConfigError(f"--loss {name!r} is not one of {', '.join(LOSSES)}")
+    return _CLASSES[name](model, distance=distance, margin=margin)
+
+
+CITATIONS = {
+    "contrastive": """@inproceedings{hadsell2006dimensionality,
+    author = {Hadsell, Raia and Chopra, Sumit and LeCun, Yann},
+    title = {Dimensionality Reduction by Learning an Invariant Mapping},
+    booktitle = {2006 IEEE Computer Society Conference on Computer Vision and Pattern Recognition (CVPR'06)},
+    year = {2006},
+    pages = {1735--1742},
+    doi = {10.1109/CVPR.2006.100}
+}""",
+    "triplet": """@inproceedings{schroff2015facenet,
+    author = {Schroff, Florian and Kalenichenko, Dmitry and Philbin, James},
+    title = {FaceNet: A Unified Embedding for Face Recognition and Clustering},
+    booktitle = {2015 IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+    year = {2015},
+    pages = {815--823}
+}""",
+}

@@ -1,0 +1,287 @@
+"""Similarity and distance functions: one convention everywhere.
+
+Functions named ``*_similarity`` return **higher = more similar**; functions named ``*_distance``
+return distances (**lower = more similar**). Each comes in two forms:
+
+* pairwise: ``f(a, b)`` compares ``a[i]`` with ``b[i]`` and returns a vector of length ``n``;
+* matrix: ``f_matrix(a, b)`` compares every row of ``a`` with every row of ``b`` (``n x m``).
+
+Inputs may be numpy arrays or torch tensors; the output has the type of the input, so losses can
+use the same functions with autograd. The matrix forms refuse outputs above ``max_elements``
+(default 2**28, 1 GiB of float32) so that a 100k x 100k matrix is never built by accident: use
+:func:`top_k_matrix` (chunked) for nearest neighbours over large corpora.
+
+=============  ===========================  ==================================  ========================
+metric         similarity (higher=closer)   distance (lower=closer)              suits losses
+=============  ===========================  ==================================  ========================
+cosine         ``cos(a, b)`` in [-1, 1]     ``1 - cos(a, b)`` in [0, 2]          contrastive, triplet
+dot            ``a . b``                    --                                   (normalised = cosine)
+euclidean      ``-||a - b||_2``             ``||a - b||_2``                      contrastive, triplet
+manhattan      ``-||a - b||_1``             ``||a - b||_1``                      contrastive
+hamming        ``-popcount(a xor b)``       ``popcount(a xor b)`` (packed bits)  binary search
+=============  ===========================  ==================================  ========================
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "METRICS",
+    "Metric",
+    "cosine_similarity",
+    "cosine_distance",
+    "dot_similarity",
+    "euclidean_distance",
+    "euclidean_similarity",
+    "manhattan_distance",
+    "manhattan_similarity",
+    "hamming_distance",
+    "pairwise_similarity",
+    "pairwise_distance",
+    "similarity_matrix",
+    "distance_matrix",
+    "pack_bits",
+    "hamming_distance_matrix",
+    "top_k_matrix",
+]
+
+Metric = Literal["cosine", "dot", "euclidean", "manhattan"]
+METRICS: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan")
+DISTANCES: tuple[str, ...] = ("cosine", "euclidean", "manhattan")
+DEFAULT_MAX_ELEMENTS = 2**28
+
+Array = TypeVar("Array")
+
+
+def _is_torch(x: object) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _as_2d(x, name: str):
+    if not _is_torch(x):
+        x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 1-D or 2-D array of embeddings, got {x.ndim} dimensions")
+    return x
+
+
+def _check_pair(a, b):
+    a, b = _as_2d(a, "a"), _as_2d(b, "b")
+    if _is_torch(a) != _is_torch(b):
+        raise TypeError("a and b must both be numpy arrays or both torch tensors")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"a has {a.shape[1]} dimensions but b has {b.shape[1]}: embeddings must match")
+    return a, b
+
+
+def _check_pairwise(a, b):
+    a, b = _check_pair(a, b)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"a has {a.shape[0]} rows but b has {b.shape[0]}: pairwise scoring needs equal lengths")
+    return a, b
+
+
+def _normalize(x, eps: float = 1e-12):
+    if _is_torch(x):
+        import torch
+
+        return torch.nn.functional.normalize(x, p=2, dim=-1, eps=eps)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, eps)
+
+
+def _norm(x, p: int):
+    if _is_torch(x):
+        return x.norm(p=p, dim=-1)
+    return np.linalg.norm(x, ord=p, axis=-1)
+
+
+# ---- pairwise ---------------------------------------------------------------------------------
+
+
+def cosine_similarity(a, b):
+    """Cosine of ``a[i]`` and ``b[i]``, in [-1, 1]."""
+    a, b = _check_pairwise(a, b)
+    return (_normalize(a) * _normalize(b)).sum(-1)
+
+
+def cosine_distance(a, b):
+    """``1 - cosine_similarity``, in [0, 2]."""
+    return 1 - cosine_similarity(a, b)
+
+
+def dot_similarity(a, b):
+    """Dot product of ``a[i]`` and ``b[i]``."""
+    a, b = _check_pairwise(a, b)
+    return (a * b).sum(-1)
+
+
+def euclidean_distance(a, b):
+    """L2 distance between ``a[i]`` and ``b[i]``."""
+    a, b = _check_pairwise(a, b)
+    return _norm(a - b, 2)
+
+
+def euclidean_similarity(a, b):
+    """Negative L2 distance (higher = more similar)."""
+    return -euclidean_distance(a, b)
+
+
+def manhattan_distance(a, b):
+    """L1 distance between ``a[i]`` and ``b[i]``."""
+    a, b = _check_pairwise(a, b)
+    return _norm(a - b, 1)
+
+
+def manhattan_similarity(a, b):
+    """Negative L1 distance (higher = more similar)."""
+    return -manhattan_distance(a, b)
+
+
+_PAIRWISE_SIMILARITY = {
+    "cosine": cosine_similarity,
+    "dot": dot_similarity,
+    "euclidean": euclidean_similarity,
+    "manhattan": manhattan_similarity,
+}
+_PAIRWISE_DISTANCE = {"cosine": cosine_distance, "euclidean": euclidean_distance, "manhattan": manhattan_distance}
+
+
+def _lookup(table: dict, metric: str, what: str):
+    try:
+        return table[metric]
+    except KeyError:
+        raise ValueError(f"unknown {what} {metric!r}; choose one of {', '.join(table)}") from None
+
+
+def pairwise_similarity(a, b, *, metric: str = "cosine"):
+    """Similarity of ``a[i]`` with ``b[i]`` under ``metric`` (higher = more similar)."""
+    return _lookup(_PAIRWISE_SIMILARITY, metric, "metric")(a, b)
+
+
+def pairwise_distance(a, b, *, metric: str = "cosine"):
+    """Distance of ``a[i]`` from ``b[i]`` under ``metric`` (lower = more similar)."""
+    return _lookup(_PAIRWISE_DISTANCE, metric, "distance")(a, b)
+
+
+# ---- matrix -----------------------------------------------------------------------------------
+
+
+def _check_size(n: int, m: int, max_elements: int | None) -> None:
+    if max_elements is not None and n * m > max_elements:
+        raise ValueError(
+            f"a {n} x {m} matrix has {n * m:,} entries, more than max_elements={max_elements:,}; "
+            "use top_k_matrix() for nearest neighbours, or pass a larger max_elements"
+        )
+
+
+def _cdist(a, b, p: int):
+    if _is_torch(a):
+        import torch
+
+        return torch.cdist(a, b, p=p)
+    if p == 2:
+        sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+        return np.sqrt(np.maximum(sq, 0.0))
+    out = np.empty((a.shape[0], b.shape[0]), dtype=np.result_type(a, b))
+    for start in range(0, a.shape[0], 256):  # bounded temporary: 256 x m x dim
+        out[start : start + 256] = np.abs(a[start : start + 256, None, :] - b[None, :, :]).sum(-1)
+    return out
+
+
+def similarity_matrix(a, b, *, metric: str = "cosine", max_elements: int | None = DEFAULT_MAX_ELEMENTS):
+    """``n x m`` similarities of every row of ``a`` with every row of ``b`` (higher = more similar)."""
+    a, b = _check_pair(a, b)
+    _check_size(a.shape[0], b.shape[0], max_elements)
+    if metric == "cosine":
+        return _normalize(a) @ _normalize(b).T
+    if metric == "dot":
+        return a @ b.T
+    if metric == "euclidean":
+        return -_cdist(a, b, 2)
+    if metric == "manhattan":
+        return -_cdist(a, b, 1)
+    _lookup(_PAIRWISE_SIMILARITY, metric, "metric")
+    raise AssertionError("unreachable")
+
+
+def distance_matrix(a, b, *, metric: str = "cosine", max_elements: int | None = DEFAULT_MAX_ELEMENTS):
+    """``n x m`` distances of every row of ``a`` from every row of ``b`` (lower = more similar)."""
+    _lookup(_PAIRWISE_DISTANCE, metric, "distance")
+    if metric == "cosine":
+        return 1 - similarity_matrix(a, b, metric="cosine", max_elements=max_elements)
+    return -similarity_matrix(a, b, metric=metric, max_elements=max_elements)
+
+
+# ---- binary codes -----------------------------------------------------------------------------
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def pack_bits(embeddings) -> np.ndarray:
+    """Sign-quantise float embeddings to packed bits: ``n x ceil(dim / 8)`` uint8 (1 bit = value > 0)."""
+    x = embeddings.detach().cpu().numpy() if _is_torch(embeddings) else np.asarray(embeddings)
+    return np.packbits(_as_2d(x, "embeddings") > 0, axis=-1)
+
+
+def _check_codes(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.atleast_2d(np.asarray(a)), np.atleast_2d(np.asarray(b))
+    if a.dtype != np.uint8 or b.dtype != np.uint8:
+        raise TypeError("hamming distance takes packed uint8 codes; make them with pack_bits(embeddings)")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"a has {a.shape[1]} code bytes but b has {b.shape[1]}: codes must match")
+    return a, b
+
+
+def hamming_distance(a, b) -> np.ndarray:
+    """Number of differing bits between packed codes ``a[i]`` and ``b[i]``."""
+    a, b = _check_codes(a, b)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"a has {a.shape[0]} rows but b has {b.shape[0]}: pairwise scoring needs equal lengths")
+    return _POPCOUNT[np.bitwise_xor(a, b)].sum(-1, dtype=np.int64)
+
+
+def hamming_distance_matrix(a, b, *, max_elements: int | None = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
+    """``n x m`` Hamming distances between packed codes (lower = more similar)."""
+    a, b = _check_codes(a, b)
+    _check_size(a.shape[0], b.shape[0], max_elements)
+    out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
+    for start in range(0, a.shape[0], 64):
+        out[start : start + 64] = _POPCOUNT[np.bitwise_xor(a[start : start + 64, None, :], b[None])].sum(
+            -1, dtype=np.int32
+        )
+    return out
+
+
+# ---- nearest neighbours without the full matrix -----------------------------------------------
+
+
+def top_k_matrix(
+    queries, corpus, *, k: int, metric: str = "cosine", chunk_size: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` most similar corpus rows for every query, computed in corpus chunks.
+
+    Returns ``(scores, indices)``, both ``n_queries x k``, best first. Memory stays at
+    ``n_queries x (chunk_size + k)`` however large the corpus is.
+    """
+    queries, corpus = _check_pair(queries, corpus)
+    if _is_torch(queries):
+        queries, corpus = queries.detach().cpu().numpy(), corpus.detach().cpu().numpy()
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    k = min(k, corpus.shape[0])
+    best_scores = np.full((queries.shape[0], 0), -np.inf, dtype=np.float32)
+    best_idx = np.zeros((queries.shape[0], 0), dtype=np.int64)
+    for start in range(0, corpus.shape[0], chunk_size):
+        block = similarity_matrix(queries, corpus[start : start + chunk_size], metric=metric, max_elements=None)
+        scores = np.concatenate([best_scores, block.astype(np.float32)], axis=1)
+        idx = np.concatenate([best_idx, np.arange(start, start + block.shape[1])[None].repeat(len(queries), 0)], 1)
+        keep = np.argpartition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, :k]
+        best_scores, best_idx = np.take_along_axis(scores, keep, 1), np.take_along_axis(idx, keep, 1)
+    order = np.argsort(-best_scores, axis=1, kind="stable")
+    return np.take_along_axis(best_scores, order, 1), np.take_along_axis(best_idx, order, 1)

@@ -1,0 +1,106 @@
+"""`siamtext train` end to end on a tiny random BERT and a local data set, and its bad-input paths."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from siamese_text_cli.main import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def train_args(model, data, out, *extra):
+    return [
+        "train", "--model", str(model), "--dataset", str(data), "--text-columns", "sentence1,sentence2",
+        "--label-column", "score", "--epochs", "1", "--batch-size", "8", "--max-seq-length", "32",
+        "--output", str(out), "--quiet", *extra,
+    ]
+
+
+def test_train_writes_a_sentence_transformers_folder_and_results(tiny_model_dir, scored_folder, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from siamese_text.encoder import SiameseEncoder
+
+    out = tmp_path / "model"
+    result = run(*train_args(tiny_model_dir, scored_folder, out))
+    assert result.exit_code == 0, result.output
+    assert "spearman_cosine" in result.output and "validation" in result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["loss"] == {"name": "contrastive", "distance": "cosine", "margin": 1.0}
+    assert results["seed"] == 42 and results["train_examples"] == 32
+    assert set(results["metrics"]) == {"validation_before", "validation", "test"}
+    assert {"pearson_cosine", "spearman_cosine", "pearson_euclidean", "spearman_euclidean"} <= set(results["metrics"]["test"])
+    assert "sentence_transformers" in results["versions"]
+    texts = ["the cat sat", "a dog ran in the park"]
+    st = SentenceTransformer(str(out), device="cpu").encode(texts)
+    np.testing.assert_allclose(st, SiameseEncoder.load(out).encode(texts), atol=1e-6)
+    # the weights moved: the trained model differs from the base
+    base = SiameseEncoder.from_pretrained(str(tiny_model_dir), max_seq_length=32).encode(texts)
+    assert not np.allclose(st, base)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")], "temporary folders left behind"
+
+
+def test_same_seed_gives_same_metrics(tiny_model_dir, scored_folder, tmp_path):
+    first = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a", "--loss", "triplet"))
+    second = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", "--loss", "triplet"))
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    m1 = json.loads((tmp_path / "a" / "results.json").read_text())["metrics"]
+    m2 = json.loads((tmp_path / "b" / "results.json").read_text())["metrics"]
+    assert m1 == m2
+
+
+def test_existing_output_needs_overwrite(tiny_model_dir, scored_folder, tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    result = run(*train_args(tiny_model_dir, scored_folder, out))
+    assert result.exit_code == 2
+    assert "--overwrite" in result.output and len(result.output.strip().splitlines()) == 1
+    assert (out / "keep.txt").read_text() == "precious"
+    result = run(*train_args(tiny_model_dir, scored_folder, out, "--overwrite"))
+    assert result.exit_code == 0, result.output
+    assert not (out / "keep.txt").exists() and (out / "modules.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--loss", "online-contrastive", "--batch-size", "1"], "--batch-size must be at least 2"),
+        (["--margin", "-1"], "--margin must be positive"),
+        (["--margin", "3", "--distance", "euclidean"], "impossible for Euclidean"),
+        (["--text-columns", "sentence1,sentenc2"], "no column 'sentenc2'; did you mean 'sentence2'"),
+        (["--dataset", "stsbb"], "unknown data set 'stsbb'"),
+        (["--loss", "batch-hard-triplet"], "needs class-labelled texts"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_model_dir, scored_folder, tmp_path, extra, message):
+    out = tmp_path / "model"
+    result = run(*train_args(tiny_model_dir, scored_folder, out), *extra)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert message in lines[-1] and lines[-1].startswith("Error: ")
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]
+
+
+def test_output_that_is_a_file_is_refused(tiny_model_dir, scored_folder, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    result = run(*train_args(tiny_model_dir, scored_folder, target))
+    assert result.exit_code == 2 and "is a file" in result.output
+    assert target.read_text() == "x"
+
+
+def test_help_is_instant_and_does_not_import_torch():
+    code = "import sys; from siamese_text_cli.main import cli; cli.main(['--help'], standalone_mode=False); assert 'torch' not in sys.modules, 'torch imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "train" in proc.stdout

@@ -1,0 +1,84 @@
+import csv
+
+import pytest
+
+from siamese_text.data import load_data
+from siamese_text.data.loading import column
+from siamese_text.data.pairs import scored_pairs_to_triplets, scores_to_contrastive
+from siamese_text.errors import DataError
+
+
+def test_local_file_roles_are_taken_by_name_not_position(scored_csv):
+    data = load_data(str(scored_csv), text_columns=("question", "answer"), label_column="similarity")
+    train = data.split("train")
+    assert train.column_names == ["text_a", "text_b", "label"]
+    assert data.roles == {"text_a": "question", "text_b": "answer", "label": "similarity"}
+    rows = list(csv.DictReader(scored_csv.open()))
+    assert column(train, "text_a")[0] == rows[0]["question"]
+    assert data.label_kind == "score"
+    # 0-5 scores are scaled to [0, 1]
+    assert column(train, "label")[0] == pytest.approx(float(rows[0]["similarity"]) / 5)
+    assert "train 48" in data.summary() and "text_a=question" in data.summary()
+
+
+def test_folder_gives_one_split_per_file(scored_folder):
+    data = load_data(str(scored_folder), text_columns=("sentence1", "sentence2"), label_column="score")
+    assert {k: len(v) for k, v in data.splits.items()} == {"test": 8, "train": 32, "validation": 8}
+
+
+def test_misspelled_column_suggests_close_names(scored_csv):
+    with pytest.raises(DataError, match="no column 'questoin'; did you mean 'question'"):
+        load_data(str(scored_csv), text_columns=("questoin", "answer"), label_column="similarity")
+
+
+def test_unknown_preset_lists_presets():
+    with pytest.raises(DataError, match="unknown data set 'stsbb'.*stsb"):
+        load_data("stsbb")
+
+
+def test_bad_rows_are_named(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b,y\nhello there,hi,1\nx,,0\n")
+    with pytest.raises(DataError, match="train row 1: column .b. is missing"):
+        load_data(str(path), text_columns=("a", "b"), label_column="y")
+    path.write_text("a,b,y\nhello there,hi,1\nx,z,\n")
+    with pytest.raises(DataError, match="row 1: label column 'y' is None"):
+        load_data(str(path), text_columns=("a", "b"), label_column="y")
+    path.write_text("a,b,y\nhello there,hi,1\nx,z,7\n")
+    with pytest.raises(DataError, match="row 1: label column 'y' is 7"):
+        load_data(str(path), text_columns=("a", "b"), label_column="y", label_kind="binary")
+
+
+def test_missing_role_flags_are_asked_for(scored_csv):
+    with pytest.raises(DataError, match="--text-columns"):
+        load_data(str(scored_csv))
+    with pytest.raises(DataError, match="--label-column"):
+        load_data(str(scored_csv), text_columns=("question", "answer"))
+
+
+def test_scores_become_soft_or_binary_contrastive_labels(scored_csv):
+    data = load_data(str(scored_csv), text_columns=("question", "answer"), label_column="similarity")
+    soft = scores_to_contrastive(data.split("train"))
+    assert column(soft, "label") == column(data.split("train"), "label")
+    hard = scores_to_contrastive(data.split("train"), binary=True, threshold=0.6)
+    assert set(column(hard, "label")) == {0.0, 1.0}
+    assert sum(column(hard, "label")) == sum(s >= 0.6 for s in column(data.split("train"), "label"))
+
+
+def test_triplets_from_scored_pairs(scored_csv):
+    data = load_data(str(scored_csv), text_columns=("question", "answer"), label_column="similarity")
+    train = data.split("train")
+    triplets = scored_pairs_to_triplets(train, positive_threshold=0.6, seed=1)
+    n_pos = sum(s >= 0.6 for s in column(train, "label"))
+    assert len(triplets) == 2 * n_pos
+    for a, p, n in zip(column(triplets, "anchor"), column(triplets, "positive"), column(triplets, "negative")):
+        assert n not in (a, p)
+    again = scored_pairs_to_triplets(train, positive_threshold=0.6, seed=1)
+    assert column(again, "negative") == column(triplets, "negative")
+
+
+@pytest.mark.slow
+def test_stsb_preset_from_the_cache():
+    data = load_data("stsb")
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 5749, "validation": 1500, "test": 1379}
+    assert data.label_kind == "score"

@@ -1,0 +1,75 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from siamese_text.encoder import SiameseEncoder
+from siamese_text.errors import ConfigError, ModelError
+
+TEXTS = ["the cat sat on the mat", "a dog ran in the park", "my card was lost", "how do i reset my password"]
+
+
+def test_encode_returns_float32_unit_vectors(tiny_encoder):
+    emb = tiny_encoder.encode(TEXTS)
+    assert emb.dtype == np.float32 and emb.shape == (4, 32)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    assert tiny_encoder.encode(TEXTS[0]).shape == (32,)
+    assert isinstance(tiny_encoder.encode(TEXTS, convert_to_tensor=True), torch.Tensor)
+
+
+def test_twin_shares_weights_so_order_does_not_matter(tiny_encoder):
+    ab = tiny_encoder.similarity(TEXTS[:2], TEXTS[2:])
+    ba = tiny_encoder.similarity(TEXTS[2:], TEXTS[:2])
+    np.testing.assert_allclose(ab, ba, rtol=1e-5)
+    same = tiny_encoder.similarity(TEXTS, TEXTS)
+    np.testing.assert_allclose(same, 1.0, rtol=1e-5)
+
+
+def test_mean_pooling_is_masked(tiny_model_dir):
+    """Padding must not change an embedding: one text alone equals it in a batch with a long text."""
+    enc = SiameseEncoder.from_pretrained(str(tiny_model_dir), normalize=False)
+    alone = enc.encode(["the cat"])
+    padded = enc.encode(["the cat", "the cat sat on the mat and a dog ran in the park today"])
+    np.testing.assert_allclose(alone[0], padded[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
+def test_pooling_modes_differ_and_are_recorded(tiny_model_dir, pooling):
+    enc = SiameseEncoder.from_pretrained(str(tiny_model_dir), pooling=pooling, normalize=False)
+    assert enc.pooling == pooling and not enc.normalize
+    mean = SiameseEncoder.from_pretrained(str(tiny_model_dir), pooling="mean", normalize=False).encode(TEXTS)
+    if pooling != "mean":
+        assert not np.allclose(enc.encode(TEXTS), mean)
+
+
+def test_saved_folder_is_a_sentence_transformers_model(tiny_encoder, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    tiny_encoder.save(tmp_path / "m")
+    modules = json.loads((tmp_path / "m" / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+    st = SentenceTransformer(str(tmp_path / "m"), device="cpu")
+    loaded = SiameseEncoder.load(tmp_path / "m")
+    np.testing.assert_allclose(st.encode(TEXTS), loaded.encode(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(tiny_encoder.encode(TEXTS), loaded.encode(TEXTS), atol=1e-6)
+    assert loaded.pooling == "mean" and loaded.normalize and loaded.max_seq_length == 32
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan", "dot"])
+def test_similarity_metrics_rank_a_text_highest_with_itself(tiny_encoder, metric):
+    sims = tiny_encoder.similarity([TEXTS[0]] * 4, TEXTS, metric=metric)
+    assert sims.argmax() == 0
+
+
+def test_bad_arguments_are_named(tiny_encoder, tmp_path):
+    with pytest.raises(ConfigError, match="2 texts in a do not match 3"):
+        tiny_encoder.similarity(TEXTS[:2], TEXTS[:3])
+    with pytest.raises(ConfigError, match="--metric"):
+        tiny_encoder.similarity(TEXTS[:2], TEXTS[:2], metric="jaccard")
+    with pytest.raises(ConfigError, match="--pooling"):
+        SiameseEncoder.from_pretrained("x", pooling="avg")
+    with pytest.raises(ModelError, match="not a model folder"):
+        SiameseEncoder.load(tmp_path)
+    with pytest.raises(ModelError, match="cannot load model"):
+        SiameseEncoder.from_pretrained(str(tmp_path / "missing"))

@@ -1,0 +1,164 @@
+"""Losses and miners against naive Python loops."""
+
+import math
+
+import pytest
+import torch
+
+from siamese_text.config import check_margin
+from siamese_text.errors import ConfigError
+from siamese_text.losses import (
+    BatchAllTripletLoss,
+    BatchHardTripletLoss,
+    BatchSemiHardTripletLoss,
+    ContrastiveLoss,
+    TripletLoss,
+    build_loss,
+    contrastive_loss,
+    online_contrastive_loss,
+    triplet_loss,
+)
+from siamese_text.miners import mine_all_triplets, mine_batch_hard, mine_batch_semi_hard
+
+
+def test_contrastive_matches_formula_with_binary_and_soft_labels():
+    d = torch.tensor([0.1, 0.7, 0.3, 1.2, 0.0])
+    y = torch.tensor([1.0, 0.0, 0.4, 0.0, 1.0])
+    m = 0.5
+    want = sum(yi * di**2 + (1 - yi) * max(m - di, 0) ** 2 for di, yi in zip(d.tolist(), y.tolist())) / len(d)
+    assert contrastive_loss(d, y, margin=m).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_soft_contrastive_is_smallest_at_the_target_distance():
+    d = torch.linspace(0, 1, 101)
+    y = torch.full_like(d, 0.3)
+    losses = torch.stack([contrastive_loss(di.view(1), yi.view(1), margin=1.0) for di, yi in zip(d, y)])
+    assert d[losses.argmin()].item() == pytest.approx((1 - 0.3) * 1.0, abs=0.011)
+
+
+def test_online_contrastive_keeps_only_hard_pairs():
+    d = torch.tensor([0.1, 0.9, 0.4, 0.2, 0.8, 0.5])
+    y = torch.tensor([1, 1, 1, 0, 0, 0])
+    m = 1.0
+    pos = [di for di, yi in zip(d.tolist(), y.tolist()) if yi == 1]
+    neg = [di for di, yi in zip(d.tolist(), y.tolist()) if yi == 0]
+    hard_pos = [p for p in pos if p > min(neg)]
+    hard_neg = [n for n in neg if n < max(pos)]
+    want = (sum(p**2 for p in hard_pos) + sum(max(m - n, 0) ** 2 for n in hard_neg)) / len(d)
+    assert online_contrastive_loss(d, y, margin=m).item() == pytest.approx(want, rel=1e-6)
+    assert hard_pos == pytest.approx([0.9, 0.4]) and hard_neg == pytest.approx([0.2, 0.8, 0.5])
+
+
+def test_triplet_matches_formula():
+    ap, an = torch.tensor([0.2, 0.5, 0.9]), torch.tensor([0.6, 0.4, 0.1])
+    want = sum(max(p - n + 0.3, 0) for p, n in zip(ap.tolist(), an.tolist())) / 3
+    assert triplet_loss(ap, an, margin=0.3).item() == pytest.approx(want, rel=1e-6)
+
+
+def _random_batch(seed=0, n=10, classes=3):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(n, 4, generator=g)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    return emb, labels, torch.cdist(emb, emb)
+
+
+def test_batch_hard_miner_matches_loop():
+    _, labels, d = _random_batch()
+    a, p, n = mine_batch_hard(d, labels)
+    want = []
+    for i in range(len(labels)):
+        pos = [j for j in range(len(labels)) if j != i and labels[j] == labels[i]]
+        neg = [j for j in range(len(labels)) if labels[j] != labels[i]]
+        if pos and neg:
+            want.append((i, max(pos, key=lambda j: d[i, j].item()), min(neg, key=lambda j: d[i, j].item())))
+    assert list(zip(a.tolist(), p.tolist(), n.tolist())) == want
+
+
+def test_semi_hard_miner_matches_loop():
+    _, labels, d = _random_batch(1)
+    a, p, n = mine_batch_semi_hard(d, labels)
+    want = []
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if i == j or labels[i] != labels[j]:
+                continue
+            neg = [k for k in range(len(labels)) if labels[k] != labels[i]]
+            if not neg:
+                continue
+            semi = [k for k in neg if d[i, k] > d[i, j]]
+            k = min(semi, key=lambda k: d[i, k].item()) if semi else max(neg, key=lambda k: d[i, k].item())
+            want.append((i, j, k))
+    assert sorted(zip(a.tolist(), p.tolist(), n.tolist())) == sorted(want)
+
+
+def test_all_triplets_miner_counts_every_valid_triplet():
+    _, labels, d = _random_batch(2)
+    a, p, n = mine_all_triplets(d, labels)
+    L = labels.tolist()
+    want = {(i, j, k) for i in range(len(L)) for j in range(len(L)) for k in range(len(L)) if i != j and L[i] == L[j] and L[k] != L[i]}
+    assert set(zip(a.tolist(), p.tolist(), n.tolist())) == want
+
+
+class FakeModel(torch.nn.Module):
+    """Embeds features['x'] unchanged: lets the loss modules be tested without a transformer."""
+
+    def forward(self, features):
+        return {"sentence_embedding": features["x"]}
+
+
+def test_loss_modules_use_the_shared_model_and_formulas():
+    g = torch.Generator().manual_seed(3)
+    a, b, c = (torch.randn(6, 5, generator=g) for _ in range(3))
+    y = torch.tensor([1, 0, 1, 0, 1, 0])
+    model = FakeModel()
+    cl = ContrastiveLoss(model, distance="euclidean", margin=1.5)
+    want = contrastive_loss(torch.linalg.norm(a - b, dim=1), y, margin=1.5)
+    assert cl([{"x": a}, {"x": b}], y).item() == pytest.approx(want.item(), rel=1e-5)
+    tl = TripletLoss(model, distance="cosine", margin=0.2)
+    cos = torch.nn.functional.cosine_similarity
+    want = triplet_loss(1 - cos(a, b), 1 - cos(a, c), margin=0.2)
+    assert tl([{"x": a}, {"x": b}, {"x": c}], None).item() == pytest.approx(want.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("cls", [BatchHardTripletLoss, BatchSemiHardTripletLoss, BatchAllTripletLoss])
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_batch_losses_give_finite_gradients(cls, distance):
+    emb, labels, _ = _random_batch(4, n=12, classes=3)
+    emb.requires_grad_(True)
+    loss = cls(FakeModel(), distance=distance)([{"x": emb}], labels)
+    loss.backward()
+    assert loss.item() > 0 and torch.isfinite(emb.grad).all()
+
+
+def test_batch_hard_loss_equals_loop():
+    emb, labels, d = _random_batch(5)
+    loss = BatchHardTripletLoss(FakeModel(), distance="euclidean", margin=0.5)([{"x": emb}], labels)
+    a, p, n = mine_batch_hard(d, labels)
+    want = sum(max(d[i, j].item() - d[i, k].item() + 0.5, 0) for i, j, k in zip(a.tolist(), p.tolist(), n.tolist())) / len(a)
+    assert loss.item() == pytest.approx(want, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("loss", "distance", "margin", "normalized", "match"),
+    [
+        ("contrastive", "cosine", -0.1, True, "must be positive"),
+        ("triplet", "cosine", 0.0, True, "must be positive"),
+        ("contrastive", "cosine", 2.5, True, r"\[0, 2\]"),
+        ("triplet", "euclidean", 5.0, True, "normalised"),
+    ],
+)
+def test_impossible_margins_are_refused_with_a_reason(loss, distance, margin, normalized, match):
+    with pytest.raises(ConfigError, match=match):
+        check_margin(loss, distance, margin, normalized=normalized)
+
+
+def test_margin_checks_that_pass():
+    check_margin("triplet", "euclidean", 5.0, normalized=False)
+    check_margin("contrastive", "manhattan", 10.0, normalized=True, dimension=384)
+    with pytest.raises(ConfigError, match="Manhattan"):
+        check_margin("contrastive", "manhattan", 2 * math.sqrt(16) + 1, normalized=True, dimension=16)
+
+
+def test_build_loss_rejects_unknown_names():
+    with pytest.raises(ConfigError, match="--loss 'nope'"):
+        build_loss("nope", FakeModel())
