@@ -11,20 +11,31 @@ use the same functions with autograd. The matrix forms refuse outputs above ``ma
 (default 2**28, 1 GiB of float32) so that a 100k x 100k matrix is never built by accident: use
 :func:`top_k_matrix` (chunked) for nearest neighbours over large corpora.
 
-=============  ===========================  ==================================  ========================
-metric         similarity (higher=closer)   distance (lower=closer)              suits losses
-=============  ===========================  ==================================  ========================
-cosine         ``cos(a, b)`` in [-1, 1]     ``1 - cos(a, b)`` in [0, 2]          contrastive, triplet
-dot            ``a . b``                    --                                   (normalised = cosine)
-euclidean      ``-||a - b||_2``             ``||a - b||_2``                      contrastive, triplet
-manhattan      ``-||a - b||_1``             ``||a - b||_1``                      contrastive
-hamming        ``-popcount(a xor b)``       ``popcount(a xor b)`` (packed bits)  binary search
-=============  ===========================  ==================================  ========================
+==========  ==========================  =================================  ===============================================
+metric      similarity (higher=closer)  distance (lower=closer)            suits
+==========  ==========================  =================================  ===============================================
+cosine      ``cos(a, b)`` in [-1, 1]    ``1 - cos(a, b)`` in [0, 2]        the default: contrastive (margin 0.5-1),
+                                                                           triplet (margin ~0.2), in-batch negatives;
+                                                                           what STS and most model cards report
+dot         ``a . b``                   --                                 models trained with dot-product in-batch
+                                                                           losses; equals cosine on unit vectors
+euclidean   ``-||a - b||_2``            ``||a - b||_2``                    contrastive / triplet with a Euclidean
+                                                                           margin (on unit vectors d = sqrt(2 - 2 cos),
+                                                                           so it ranks like cosine)
+manhattan   ``-||a - b||_1``            ``||a - b||_1``                    contrastive / triplet trained with L1; margins
+                                                                           grow with the dimension (~16 at 384)
+hamming     ``-popcount(a xor b)``      ``popcount(a xor b)``              no loss: search over sign-quantised codes
+            (packed bits)                                                  (32x smaller) after any cosine-trained model
+==========  ==========================  =================================  ===============================================
+
+Evaluate and threshold with the metric the model was trained with: a contrastive model trained
+on Manhattan distance is not guaranteed to rank well under cosine.
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from collections.abc import Iterator
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -39,6 +50,8 @@ __all__ = [
     "manhattan_distance",
     "manhattan_similarity",
     "hamming_distance",
+    "hamming_similarity",
+    "similarity_blocks",
     "pairwise_similarity",
     "pairwise_distance",
     "similarity_matrix",
@@ -180,6 +193,18 @@ def _check_size(n: int, m: int, max_elements: int | None) -> None:
         )
 
 
+# Largest temporary (in elements) a numpy L1 / Hamming block may build: 2**24 float32 = 64 MiB,
+# whatever the sizes of a and b (a row block of a against all of b could be gigabytes).
+TEMP_ELEMENTS = 2**24
+
+
+def _blocks(n: int, m: int, width: int) -> tuple[int, int]:
+    """Row and column block sizes whose ``rows x cols x width`` temporary stays under TEMP_ELEMENTS."""
+    cols = max(1, min(m, TEMP_ELEMENTS // max(width, 1)))
+    rows = max(1, min(n, TEMP_ELEMENTS // max(cols * width, 1)))
+    return rows, cols
+
+
 def _cdist(a, b, p: int):
     if _is_torch(a):
         import torch
@@ -189,8 +214,10 @@ def _cdist(a, b, p: int):
         sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
         return np.sqrt(np.maximum(sq, 0.0))
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.result_type(a, b))
-    for start in range(0, a.shape[0], 256):  # bounded temporary: 256 x m x dim
-        out[start : start + 256] = np.abs(a[start : start + 256, None, :] - b[None, :, :]).sum(-1)
+    rows, cols = _blocks(a.shape[0], b.shape[0], a.shape[1])
+    for i in range(0, a.shape[0], rows):
+        for j in range(0, b.shape[0], cols):
+            out[i : i + rows, j : j + cols] = np.abs(a[i : i + rows, None, :] - b[None, j : j + cols, :]).sum(-1)
     return out
 
 
@@ -246,42 +273,85 @@ def hamming_distance(a, b) -> np.ndarray:
     return _POPCOUNT[np.bitwise_xor(a, b)].sum(-1, dtype=np.int64)
 
 
+def hamming_similarity(a, b) -> np.ndarray:
+    """Negative Hamming distance between packed codes (higher = more similar)."""
+    return -hamming_distance(a, b)
+
+
 def hamming_distance_matrix(a, b, *, max_elements: int | None = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
     """``n x m`` Hamming distances between packed codes (lower = more similar)."""
     a, b = _check_codes(a, b)
     _check_size(a.shape[0], b.shape[0], max_elements)
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
-    for start in range(0, a.shape[0], 64):
-        out[start : start + 64] = _POPCOUNT[np.bitwise_xor(a[start : start + 64, None, :], b[None])].sum(
-            -1, dtype=np.int32
-        )
+    rows, cols = _blocks(a.shape[0], b.shape[0], a.shape[1])
+    for i in range(0, a.shape[0], rows):
+        for j in range(0, b.shape[0], cols):
+            xor = np.bitwise_xor(a[i : i + rows, None, :], b[None, j : j + cols])
+            out[i : i + rows, j : j + cols] = _POPCOUNT[xor].sum(-1, dtype=np.int32)
     return out
 
 
 # ---- nearest neighbours without the full matrix -----------------------------------------------
 
 
-def top_k_matrix(
-    queries, corpus, *, k: int, metric: str = "cosine", chunk_size: int = 4096
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` most similar corpus rows for every query, computed in corpus chunks.
+def _keep_top(scores: np.ndarray, idx: np.ndarray, k: int, *, n_corpus: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``(score, index)`` per row, ties at the k-th score going to the lower index.
 
-    Returns ``(scores, indices)``, both ``n_queries x k``, best first. Memory stays at
-    ``n_queries x (chunk_size + k)`` however large the corpus is.
+    ``argpartition`` alone would break ties arbitrarily, so results would depend on ``chunk_size``;
+    a composite key (above / tied with / below the k-th score, then index) keeps it exact in O(n).
+    """
+    if scores.shape[1] <= k:
+        return scores, idx
+    kth = np.partition(scores, scores.shape[1] - k, axis=1)[:, scores.shape[1] - k][:, None]
+    rank = np.where(scores > kth, 0, np.where(scores == kth, 1, 2)).astype(np.int64) * (n_corpus + 1) + idx
+    keep = np.argpartition(rank, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(scores, keep, 1), np.take_along_axis(idx, keep, 1)
+
+
+def similarity_blocks(
+    a, b, *, metric: str = "cosine", block_rows: int = 1024
+) -> Iterator[tuple[int, np.ndarray | Any]]:
+    """Yield ``(start, block)``: rows ``start:start + block_rows`` of the ``n x m`` similarity matrix.
+
+    For work over every pair (mining duplicates, histograms) without holding the whole matrix.
+    """
+    a, b = _check_pair(a, b)
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be at least 1, got {block_rows}")
+    for start in range(0, a.shape[0], block_rows):
+        yield start, similarity_matrix(a[start : start + block_rows], b, metric=metric, max_elements=None)
+
+
+def top_k_matrix(
+    queries, corpus, *, k: int, metric: str = "cosine", chunk_size: int = 4096, query_chunk_size: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` most similar corpus rows for every query, computed block by block.
+
+    Returns numpy ``(scores, indices)``, both ``n_queries x k``, best first; ties go to the lower
+    corpus row. Memory stays at ``query_chunk_size x (chunk_size + k)`` however many queries and
+    corpus rows there are, so 100k x 100k never exists at once.
     """
     queries, corpus = _check_pair(queries, corpus)
     if _is_torch(queries):
-        queries, corpus = queries.detach().cpu().numpy(), corpus.detach().cpu().numpy()
+        queries, corpus = queries.detach().cpu().float().numpy(), corpus.detach().cpu().float().numpy()
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if chunk_size < 1 or query_chunk_size < 1:
+        raise ValueError(f"chunk_size and query_chunk_size must be at least 1, got {chunk_size} and {query_chunk_size}")
+    _lookup(_PAIRWISE_SIMILARITY, metric, "metric")
     k = min(k, corpus.shape[0])
-    best_scores = np.full((queries.shape[0], 0), -np.inf, dtype=np.float32)
-    best_idx = np.zeros((queries.shape[0], 0), dtype=np.int64)
-    for start in range(0, corpus.shape[0], chunk_size):
-        block = similarity_matrix(queries, corpus[start : start + chunk_size], metric=metric, max_elements=None)
-        scores = np.concatenate([best_scores, block.astype(np.float32)], axis=1)
-        idx = np.concatenate([best_idx, np.arange(start, start + block.shape[1])[None].repeat(len(queries), 0)], 1)
-        keep = np.argpartition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, :k]
-        best_scores, best_idx = np.take_along_axis(scores, keep, 1), np.take_along_axis(idx, keep, 1)
-    order = np.argsort(-best_scores, axis=1, kind="stable")
-    return np.take_along_axis(best_scores, order, 1), np.take_along_axis(best_idx, order, 1)
+    out_scores = np.empty((queries.shape[0], k), dtype=np.float32)
+    out_idx = np.empty((queries.shape[0], k), dtype=np.int64)
+    for q in range(0, queries.shape[0], query_chunk_size):
+        block_q = queries[q : q + query_chunk_size]
+        best_scores = np.full((block_q.shape[0], 0), -np.inf, dtype=np.float32)
+        best_idx = np.zeros((block_q.shape[0], 0), dtype=np.int64)
+        for start in range(0, corpus.shape[0], chunk_size):
+            block = similarity_matrix(block_q, corpus[start : start + chunk_size], metric=metric, max_elements=None)
+            scores = np.concatenate([best_scores, np.asarray(block, dtype=np.float32)], axis=1)
+            idx = np.concatenate([best_idx, np.broadcast_to(np.arange(start, start + block.shape[1]), block.shape)], 1)
+            best_scores, best_idx = _keep_top(scores, idx, k, n_corpus=corpus.shape[0])
+        order = np.lexsort((best_idx, -best_scores), axis=1)
+        out_scores[q : q + query_chunk_size] = np.take_along_axis(best_scores, order, 1)
+        out_idx[q : q + query_chunk_size] = np.take_along_axis(best_idx, order, 1)
+    return out_scores, out_idx

@@ -90,3 +90,58 @@ def test_top_k_matrix_equals_full_sort_across_chunks():
     want = np.argsort(-full, axis=1)[:, :5]
     assert idx.tolist() == want.tolist()
     np.testing.assert_allclose(scores, np.take_along_axis(full, want, 1), rtol=1e-5)
+
+
+def test_top_k_ties_go_to_the_lower_row_whatever_the_chunks():
+    corpus = np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 4, dtype=np.float32)  # six exact ties
+    queries = np.array([[1.0, 0.1], [0.1, 1.0], [1.0, 0.0]], dtype=np.float32)
+    want = None
+    for chunk, q_chunk in ((1, 1), (3, 2), (4, 3), (100, 100)):
+        scores, idx = scoring.top_k_matrix(queries, corpus, k=4, chunk_size=chunk, query_chunk_size=q_chunk)
+        want = idx if want is None else want
+        assert idx.tolist() == want.tolist()
+    assert want.tolist() == [[0, 1, 2, 3], [6, 7, 8, 9], [0, 1, 2, 3]]
+    assert np.all(np.diff(scores, axis=1) <= 0)
+
+
+@pytest.mark.parametrize("metric", scoring.METRICS)
+def test_top_k_matches_full_sort_for_every_metric_and_torch(metric):
+    rng = np.random.default_rng(3)
+    q, c = rng.normal(size=(9, 6)).astype(np.float32), rng.normal(size=(40, 6)).astype(np.float32)
+    _, idx = scoring.top_k_matrix(q, c, k=7, metric=metric, chunk_size=6, query_chunk_size=4)
+    full = scoring.similarity_matrix(q, c, metric=metric)
+    assert idx.tolist() == np.argsort(-full, axis=1, kind="stable")[:, :7].tolist()
+    _, t_idx = scoring.top_k_matrix(torch.from_numpy(q), torch.from_numpy(c), k=7, metric=metric, chunk_size=6)
+    assert t_idx.tolist() == idx.tolist()
+    with pytest.raises(ValueError, match="unknown metric 'cos'"):
+        scoring.top_k_matrix(q, c, k=3, metric="cos")
+
+
+def test_block_sizes_bound_the_temporary_and_keep_results(monkeypatch):
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(13, 5)).astype(np.float32), rng.normal(size=(11, 5)).astype(np.float32)
+    want = scoring.similarity_matrix(a, b, metric="manhattan")
+    ca, cb = scoring.pack_bits(a), scoring.pack_bits(b)
+    want_h = scoring.hamming_distance_matrix(ca, cb)
+    monkeypatch.setattr(scoring, "TEMP_ELEMENTS", 12)  # forces blocks of rows and of columns
+    rows, cols = scoring._blocks(13, 11, 5)
+    assert rows * cols * 5 <= 12 and (rows, cols) == (1, 2)
+    np.testing.assert_allclose(scoring.similarity_matrix(a, b, metric="manhattan"), want, rtol=1e-6)
+    assert scoring.hamming_distance_matrix(ca, cb).tolist() == want_h.tolist()
+    # a 100k x 100k request is refused before any memory is touched
+    big = np.zeros((100_000, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="10,000,000,000 entries"):
+        scoring.similarity_matrix(big, big)
+
+
+def test_similarity_blocks_stream_the_full_matrix(vectors):
+    a, b = vectors
+    blocks = list(scoring.similarity_blocks(a, b, metric="euclidean", block_rows=2))
+    assert [start for start, _ in blocks] == [0, 2, 4]
+    np.testing.assert_allclose(np.concatenate([blk for _, blk in blocks]), scoring.similarity_matrix(a, b, metric="euclidean"), rtol=1e-6)
+
+
+def test_hamming_similarity_is_negated_distance():
+    rng = np.random.default_rng(5)
+    ca, cb = scoring.pack_bits(rng.normal(size=(4, 16))), scoring.pack_bits(rng.normal(size=(4, 16)))
+    assert (scoring.hamming_similarity(ca, cb) == -scoring.hamming_distance(ca, cb)).all()
