@@ -1,0 +1,146 @@
+"""``siamtext evaluate``: the evaluation the data's label kind asks for, as a table and a JSON file."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from siamese_text.errors import ConfigError
+from siamese_text.scoring import METRICS
+
+
+def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    columns = tuple(c.strip() for c in value.split(",") if c.strip())
+    if not columns:
+        raise click.BadParameter("give column names separated by commas, e.g. --text-columns question1,question2")
+    return columns
+
+
+def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say how to read a data set (shared by evaluate and calibrate)."""
+    for option in reversed([
+        click.option("--dataset", required=True, help="Preset name, Hub id user/name, or a local .csv/.tsv/.jsonl/.parquet file or folder."),
+        click.option("--config", "dataset_config", default=None, help="Hub data set configuration (e.g. mrpc for nyu-mll/glue)."),
+        click.option("--text-columns", callback=_columns, default=None, help="Text columns by name: a,b for pairs, a,p,n for triplets, one for class-labelled texts."),
+        click.option("--label-column", default=None, help="The label column, by name."),
+        click.option("--label-kind", default=None, help="What the label means: score, binary, class, triplet (inferred when omitted)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def load(dataset: str, dataset_config: str | None, text_columns: Any, label_column: str | None, label_kind: str | None) -> Any:
+    from siamese_text.data.loading import load_data
+
+    return load_data(dataset, config=dataset_config, text_columns=text_columns, label_column=label_column, label_kind=label_kind)
+
+
+def pick_split(data: Any, split: str | None) -> str:
+    """The asked split, or test, or validation."""
+    if split is not None:
+        data.split(split)  # raises DataError naming the splits there are
+        return split
+    for name in ("test", "validation"):
+        if name in data.splits:
+            return name
+    return next(iter(data.splits))
+
+
+def metric_list(metric: tuple[str, ...]) -> tuple[str, ...]:
+    if not metric or "all" in metric:
+        return METRICS
+    return tuple(dict.fromkeys(metric))
+
+
+def format_table(figures: dict[str, float], metrics: tuple[str, ...]) -> str:
+    """One row per figure, one column per metric (keys are ``{metric}_{figure}`` or ``{figure}_{metric}``)."""
+    rows: dict[str, dict[str, float]] = {}
+    other: dict[str, float] = {}
+    pattern = re.compile(rf"^(?:({'|'.join(METRICS)})_(.+)|(.+)_({'|'.join(METRICS)}))$")
+    for key, value in figures.items():
+        match = pattern.match(key)
+        if match is None:
+            other[key] = value
+            continue
+        metric, figure = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+        rows.setdefault(figure, {})[metric] = value
+    width = max([len("figure"), *map(len, rows)])
+    lines = ["figure".ljust(width) + "".join(f"{m:>12}" for m in metrics)]
+    for figure, values in rows.items():
+        digits = 4 if "threshold" in figure else 2
+        lines.append(figure.ljust(width) + "".join(f"{values[m]:>12.{digits}f}" if m in values else f"{'-':>12}" for m in metrics))
+    for key, value in other.items():
+        lines.append(f"{key}: {value:g}")
+    return "\n".join(lines)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text).name if Path(text).exists() else text).strip("-") or "data"
+
+
+@click.command()
+@click.argument("model")
+@data_options
+@click.option("--split", default=None, help="Split to evaluate (default: test, else validation).")
+@click.option("--metric", "metric", multiple=True, type=click.Choice([*METRICS, "all"]), help="Similarity metric(s); repeat, or all (default).")
+@click.option("--threshold-split", default=None, help="Binary pairs: also report the split at thresholds picked on this split (e.g. train).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--output", "-o", default=None, help="JSON file to write (default eval-DATASET-SPLIT.json).")
+def evaluate(
+    model: str,
+    dataset: str,
+    dataset_config: str | None,
+    text_columns: tuple[str, ...] | None,
+    label_column: str | None,
+    label_kind: str | None,
+    split: str | None,
+    metric: tuple[str, ...],
+    threshold_split: str | None,
+    batch_size: int,
+    output: str | None,
+) -> None:
+    """Evaluate MODEL on a data set: correlations, best-threshold classification, triplet accuracy or retrieval."""
+    out_path = Path(output or f"eval-{_slug(dataset)}-{split or 'auto'}.json")
+    if out_path.exists() and out_path.is_dir():
+        raise ConfigError(f"--output {out_path} is a folder; give a .json file path")
+    if not out_path.absolute().parent.exists():
+        raise ConfigError(f"the folder of --output {out_path} does not exist; create {out_path.parent} first")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    metrics = metric_list(metric)
+    data = load(dataset, dataset_config, text_columns, label_column, label_kind)
+    split = pick_split(data, split)
+    if output is None:
+        out_path = Path(f"eval-{_slug(dataset)}-{split}.json")
+    corpus = threshold_data = None
+    if data.label_kind == "class":
+        if split == "train":
+            raise ConfigError("class-labelled data is searched against the train split; choose another --split")
+        corpus = data.split("train")
+    if threshold_split is not None:
+        if data.label_kind != "binary":
+            raise ConfigError(f"--threshold-split is for binary pairs, but {data.source} holds {data.label_kind} data")
+        threshold_data = data.split(threshold_split)
+
+    from siamese_text.encoder import SiameseEncoder
+    from siamese_text.evaluation import evaluate_data
+
+    encoder = SiameseEncoder.load(model)
+    click.echo(data.summary(), err=True)
+    figures = evaluate_data(encoder, data.split(split), data.label_kind, metrics=metrics, corpus=corpus,
+                            threshold_data=threshold_data, batch_size=batch_size)
+    click.echo(f"{data.label_kind} evaluation of {model} on {data.source} {split} ({len(data.split(split)):,} rows)")
+    click.echo(format_table(figures, metrics))
+    record = {"model": model, "dataset": dataset, "source": data.source, "config": data.config, "split": split,
+              "label_kind": data.label_kind, "metrics": list(metrics), "threshold_split": threshold_split, "figures": figures}
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(out_path)
+    click.echo(f"wrote {out_path}")
