@@ -50,6 +50,10 @@ def _register() -> None:
     from siamese_text_cli import train
 
     cli.add_command(train.train)
+    from siamese_text_cli import calibrate, evaluate, score, verify
+
+    for command in (evaluate.evaluate, calibrate.calibrate, verify.verify, score.score):
+        cli.add_command(command)
 
 
 _register()
