@@ -248,8 +248,8 @@ def evaluate_binary_transfer(
 ) -> dict[str, float]:
     """Pick each threshold on ``fit`` pairs ``(a, b, labels)``, report ``evaluate`` pairs at it.
 
-    Keys: ``{metric}_{objective}_threshold`` and ``{metric}_{objective}_{accuracy|precision|recall|f1}``
-    (e.g. ``cosine_accuracy_accuracy`` is accuracy at the threshold most accurate on ``fit``).
+    Keys: ``{metric}_fitted_{objective}_threshold`` and ``{metric}_fitted_{objective}_{accuracy|precision|recall|f1}``
+    (e.g. ``cosine_fitted_accuracy_accuracy`` is accuracy at the threshold most accurate on ``fit``).
     """
     metrics = _check_metrics(metrics)
     for objective in objectives:
@@ -261,9 +261,9 @@ def evaluate_binary_transfer(
     for metric in metrics:
         for objective in objectives:
             threshold = find_threshold(fit_scores[metric], fit[2], objective=objective, what="the threshold split")
-            out[f"{metric}_{objective}_threshold"] = threshold
+            out[f"{metric}_fitted_{objective}_threshold"] = threshold
             for key, value in binary_metrics_at(eval_scores[metric], eval_labels, threshold).items():
-                out[f"{metric}_{objective}_{key}"] = value
+                out[f"{metric}_fitted_{objective}_{key}"] = value
     return out
 
 
@@ -447,7 +447,7 @@ def evaluate_data(
 
     ``corpus``: for class-labelled data, the split searched (normally train); required there.
     ``threshold_data``: for binary pairs, a split to pick thresholds on (e.g. train), adding the
-    :func:`evaluate_binary_transfer` figures (``{metric}_accuracy_accuracy``, ...) to the best-threshold ones.
+    :func:`evaluate_binary_transfer` figures (``{metric}_fitted_accuracy_accuracy``, ...) to the best-threshold ones.
     """
     if label_kind == "score":
         a, b, labels = (column(ds, name) for name in ("text_a", "text_b", "label"))

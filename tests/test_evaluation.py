@@ -114,10 +114,15 @@ def test_transfer_picks_threshold_on_one_split_and_reports_another(tiny_encoder)
     fit, held = _binary_pairs(60, seed=1), _binary_pairs(45, seed=2)
     out = evaluation.evaluate_binary_transfer(tiny_encoder, fit, held, metrics=["cosine"])
     t = evaluation.find_threshold(tiny_encoder.similarity(fit[0], fit[1]), fit[2], objective="accuracy")
-    assert out["cosine_accuracy_threshold"] == pytest.approx(t)
+    assert out["cosine_fitted_accuracy_threshold"] == pytest.approx(t)
     want = evaluation.binary_metrics_at(tiny_encoder.similarity(held[0], held[1]), held[2], t)
-    assert out["cosine_accuracy_accuracy"] == pytest.approx(want["accuracy"])
-    assert {"cosine_f1_threshold", "cosine_f1_f1", "cosine_f1_precision"} <= set(out)
+    assert out["cosine_fitted_accuracy_accuracy"] == pytest.approx(want["accuracy"])
+    assert {"cosine_fitted_f1_threshold", "cosine_fitted_f1_f1", "cosine_fitted_f1_precision"} <= set(out)
+    # through the dispatcher the transferred figures come on top of the best-threshold ones, unchanged
+    ds = {name: datasets.Dataset.from_dict({"text_a": p[0], "text_b": p[1], "label": p[2]}) for name, p in (("fit", fit), ("held", held))}
+    alone = evaluation.evaluate_data(tiny_encoder, ds["held"], "binary", metrics=["cosine"])
+    both = evaluation.evaluate_data(tiny_encoder, ds["held"], "binary", metrics=["cosine"], threshold_data=ds["fit"])
+    assert {k: both[k] for k in alone} == alone and both["cosine_fitted_accuracy_threshold"] == pytest.approx(t)
 
 
 def test_triplets_equal_triplet_evaluator(tiny_encoder):
