@@ -9,7 +9,9 @@ return distances (**lower = more similar**). Each comes in two forms:
 Inputs may be numpy arrays or torch tensors; the output has the type of the input, so losses can
 use the same functions with autograd. The matrix forms refuse outputs above ``max_elements``
 (default 2**28, 1 GiB of float32) so that a 100k x 100k matrix is never built by accident: use
-:func:`top_k_matrix` (chunked) for nearest neighbours over large corpora.
+:func:`top_k_matrix` (chunked) for nearest neighbours over large corpora, or
+:func:`similarity_blocks` to stream the rows. Bad shapes raise :class:`~siamese_text.errors.DataError`,
+bad options :class:`~siamese_text.errors.ConfigError` (both ``ValueError``).
 
 ==========  ==========================  =================================  ===============================================
 metric      similarity (higher=closer)  distance (lower=closer)            suits
@@ -38,6 +40,8 @@ from collections.abc import Iterator
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+
+from siamese_text.errors import ConfigError, DataError
 
 __all__ = [
     "METRICS",
@@ -79,7 +83,7 @@ def _as_2d(x, name: str):
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:
-        raise ValueError(f"{name} must be a 1-D or 2-D array of embeddings, got {x.ndim} dimensions")
+        raise DataError(f"{name} must be a 1-D or 2-D array of embeddings, got {x.ndim} dimensions")
     return x
 
 
@@ -88,14 +92,14 @@ def _check_pair(a, b):
     if _is_torch(a) != _is_torch(b):
         raise TypeError("a and b must both be numpy arrays or both torch tensors")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"a has {a.shape[1]} dimensions but b has {b.shape[1]}: embeddings must match")
+        raise DataError(f"a has {a.shape[1]} dimensions but b has {b.shape[1]}: embeddings must match")
     return a, b
 
 
 def _check_pairwise(a, b):
     a, b = _check_pair(a, b)
     if a.shape[0] != b.shape[0]:
-        raise ValueError(f"a has {a.shape[0]} rows but b has {b.shape[0]}: pairwise scoring needs equal lengths")
+        raise DataError(f"a has {a.shape[0]} rows but b has {b.shape[0]}: pairwise scoring needs equal lengths")
     return a, b
 
 
@@ -169,7 +173,7 @@ def _lookup(table: dict, metric: str, what: str):
     try:
         return table[metric]
     except KeyError:
-        raise ValueError(f"unknown {what} {metric!r}; choose one of {', '.join(table)}") from None
+        raise ConfigError(f"unknown {what} {metric!r}; choose one of {', '.join(table)}") from None
 
 
 def pairwise_similarity(a, b, *, metric: str = "cosine"):
@@ -187,7 +191,7 @@ def pairwise_distance(a, b, *, metric: str = "cosine"):
 
 def _check_size(n: int, m: int, max_elements: int | None) -> None:
     if max_elements is not None and n * m > max_elements:
-        raise ValueError(
+        raise ConfigError(
             f"a {n} x {m} matrix has {n * m:,} entries, more than max_elements={max_elements:,}; "
             "use top_k_matrix() for nearest neighbours, or pass a larger max_elements"
         )
@@ -261,7 +265,7 @@ def _check_codes(a, b) -> tuple[np.ndarray, np.ndarray]:
     if a.dtype != np.uint8 or b.dtype != np.uint8:
         raise TypeError("hamming distance takes packed uint8 codes; make them with pack_bits(embeddings)")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"a has {a.shape[1]} code bytes but b has {b.shape[1]}: codes must match")
+        raise DataError(f"a has {a.shape[1]} code bytes but b has {b.shape[1]}: codes must match")
     return a, b
 
 
@@ -269,7 +273,7 @@ def hamming_distance(a, b) -> np.ndarray:
     """Number of differing bits between packed codes ``a[i]`` and ``b[i]``."""
     a, b = _check_codes(a, b)
     if a.shape[0] != b.shape[0]:
-        raise ValueError(f"a has {a.shape[0]} rows but b has {b.shape[0]}: pairwise scoring needs equal lengths")
+        raise DataError(f"a has {a.shape[0]} rows but b has {b.shape[0]}: pairwise scoring needs equal lengths")
     return _POPCOUNT[np.bitwise_xor(a, b)].sum(-1, dtype=np.int64)
 
 
@@ -317,7 +321,7 @@ def similarity_blocks(
     """
     a, b = _check_pair(a, b)
     if block_rows < 1:
-        raise ValueError(f"block_rows must be at least 1, got {block_rows}")
+        raise ConfigError(f"block_rows must be at least 1, got {block_rows}")
     for start in range(0, a.shape[0], block_rows):
         yield start, similarity_matrix(a[start : start + block_rows], b, metric=metric, max_elements=None)
 
@@ -335,9 +339,9 @@ def top_k_matrix(
     if _is_torch(queries):
         queries, corpus = queries.detach().cpu().float().numpy(), corpus.detach().cpu().float().numpy()
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise ConfigError(f"k must be at least 1, got {k}")
     if chunk_size < 1 or query_chunk_size < 1:
-        raise ValueError(f"chunk_size and query_chunk_size must be at least 1, got {chunk_size} and {query_chunk_size}")
+        raise ConfigError(f"chunk_size and query_chunk_size must be at least 1, got {chunk_size} and {query_chunk_size}")
     _lookup(_PAIRWISE_SIMILARITY, metric, "metric")
     k = min(k, corpus.shape[0])
     out_scores = np.empty((queries.shape[0], k), dtype=np.float32)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from siamese_text import scoring
+from siamese_text.errors import DataError
 
 
 def naive(metric, x, y):
@@ -60,8 +61,11 @@ def test_higher_is_more_similar_for_every_similarity():
 
 def test_mismatched_lengths_name_both_numbers(vectors):
     a, b = vectors
-    with pytest.raises(ValueError, match="5 rows but b has 3"):
+    with pytest.raises(DataError, match="5 rows but b has 3"):
         scoring.cosine_similarity(a, b[:3])
+    with pytest.raises(DataError, match="7 dimensions but b has 4"):
+        scoring.similarity_matrix(a, b[:, :4])
+    assert issubclass(DataError, ValueError)  # callers catching ValueError keep working
 
 
 def test_matrix_refuses_accidental_huge_output():
