@@ -47,9 +47,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from siamese_text_cli import train
+    from siamese_text_cli import datasets, train
 
     cli.add_command(train.train)
+    cli.add_command(datasets.datasets)
     from siamese_text_cli import calibrate, evaluate, score, verify
 
     for command in (evaluate.evaluate, calibrate.calibrate, verify.verify, score.score):

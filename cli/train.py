@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from siamese_text.config import DEFAULT_LOSS, LOSSES
+from siamese_text.config import LOSSES
 from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES
 from siamese_text.scoring import DISTANCES
 
@@ -25,16 +25,26 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--label-column", default=None, help="The label column, by name.")
 @click.option("--label-kind", type=click.Choice(["score", "binary", "class", "triplet"]), default=None, help="What the label means (inferred when omitted).")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Base encoder: Hub id or local folder.")
-@click.option("--loss", type=click.Choice(LOSSES), default=DEFAULT_LOSS, show_default=True)
+@click.option("--loss", type=click.Choice(LOSSES), default=None,
+              help="Default: contrastive for scored or 0/1 pairs, triplet for triplets, batch-hard-triplet for class-labelled texts.")
 @click.option("--distance", type=click.Choice(DISTANCES), default="cosine", show_default=True)
 @click.option("--margin", type=float, default=None, help="Loss margin (default: the measured one for the loss and distance).")
-@click.option("--epochs", type=int, default=1, show_default=True)
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--lr", type=float, default=2e-5, show_default=True, help="Peak learning rate.")
+@click.option("--epochs", type=int, default=None, help="Default: 1 (pairs), measured per data kind for class-labelled texts.")
+@click.option("--batch-size", type=int, default=None, help="Default: 16 for pairs and triplets, 32 for class-labelled texts.")
+@click.option("--lr", type=float, default=None, help="Peak learning rate (default 2e-5, or the measured one for the data kind).")
 @click.option("--max-seq-length", type=int, default=256, show_default=True)
 @click.option("--pooling", type=click.Choice(POOLING_MODES), default="mean", show_default=True)
 @click.option("--binary-labels", is_flag=True, help="Threshold scores into 0/1 labels instead of using them as soft labels.")
-@click.option("--max-pairs", type=int, default=None, help="Train on at most this many rows (seeded sample).")
+@click.option("--max-pairs", type=int, default=None,
+              help="Train on at most this many rows (seeded sample); for class-labelled texts, how many pairs or triplets to make.")
+@click.option("--samples-per-class", type=int, default=None, help="Few-shot: train on this many texts per class (seeded).")
+@click.option("--per-class-in-batch", type=int, default=4, show_default=True,
+              help="Texts per class in each class-balanced batch (batch-* losses).")
+@click.option("--hard-negatives", type=int, default=0, show_default=True,
+              help="Mine this many hard negatives per positive pair with the model (contrastive and triplet losses).")
+@click.option("--mining-margin", type=float, default=0.05, show_default=True,
+              help="Skip mined candidates whose cosine similarity is within this of the positive's (likely false negatives).")
+@click.option("--remine-every", type=int, default=None, help="Re-mine the hard negatives with the model being trained every N steps.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--output", "-o", default=None, help="Model folder to write (default runs/DATASET-LOSS).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
@@ -46,16 +56,21 @@ def train(
     label_column: str | None,
     label_kind: str | None,
     model: str,
-    loss: str,
+    loss: str | None,
     distance: str,
     margin: float | None,
-    epochs: int,
-    batch_size: int,
-    lr: float,
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float | None,
     max_seq_length: int,
     pooling: str,
     binary_labels: bool,
     max_pairs: int | None,
+    samples_per_class: int | None,
+    per_class_in_batch: int,
+    hard_negatives: int,
+    mining_margin: float,
+    remine_every: int | None,
     seed: int,
     output: str | None,
     overwrite: bool,
@@ -81,6 +96,11 @@ def train(
         pooling=pooling,
         binary_labels=binary_labels,
         max_pairs=max_pairs,
+        samples_per_class=samples_per_class,
+        per_class_in_batch=per_class_in_batch,
+        hard_negatives=hard_negatives,
+        mining_margin=mining_margin,
+        remine_every=remine_every,
         seed=seed,
         output=output,
         overwrite=overwrite,

@@ -10,7 +10,16 @@ from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES
 from siamese_text.errors import ConfigError
 from siamese_text.scoring import DISTANCES
 
-__all__ = ["TrainConfig", "DEFAULT_LOSS", "LOSSES", "DEFAULT_MARGINS", "IN_BATCH_LOSSES", "check_margin"]
+__all__ = [
+    "TrainConfig",
+    "DEFAULT_LOSS",
+    "LOSSES",
+    "DEFAULT_MARGINS",
+    "IN_BATCH_LOSSES",
+    "CLASS_LOSSES",
+    "KIND_DEFAULTS",
+    "check_margin",
+]
 
 # Margins that work on unit vectors; measured on STS-B / Banking77 (see README).
 DEFAULT_MARGINS: dict[str, dict[str, float]] = {
@@ -27,9 +36,20 @@ IN_BATCH_LOSSES: frozenset[str] = frozenset(
 )
 TRIPLET_LOSSES: frozenset[str] = frozenset({"triplet", "batch-hard-triplet", "batch-semi-hard-triplet", "batch-all-triplet"})
 
+CLASS_LOSSES: frozenset[str] = frozenset({"batch-hard-triplet", "batch-semi-hard-triplet", "batch-all-triplet"})
+
 # Measured on STS-B validation with all-MiniLM-L6-v2 (benchmarks/stsb.py, README): contrastive
 # with soft labels beats triplet built from scored pairs, so it is the default.
 DEFAULT_LOSS = "contrastive"
+
+# Defaults that depend on what the data holds; a flag the user gives always wins. Scored pairs:
+# the STS-B defaults above. Class-labelled texts: measured on Banking77 (benchmarks/banking77.py).
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "score": {"loss": DEFAULT_LOSS, "epochs": 1, "lr": 2e-5, "batch_size": 16},
+    "binary": {"loss": "contrastive", "epochs": 1, "lr": 2e-5, "batch_size": 16},
+    "triplet": {"loss": "triplet", "epochs": 1, "lr": 2e-5, "batch_size": 16},
+    "class": {"loss": "batch-hard-triplet", "epochs": 1, "lr": 2e-5, "batch_size": 32},
+}
 
 
 def check_margin(loss: str, distance: str, margin: float, *, normalized: bool, dimension: int | None = None) -> None:
@@ -58,12 +78,12 @@ class TrainConfig:
 
     dataset: str = "stsb"
     model: str = DEFAULT_MODEL
-    loss: str = DEFAULT_LOSS
+    loss: str | None = None  # None: by the data's label kind (KIND_DEFAULTS), set by resolve()
     distance: str = "cosine"
     margin: float | None = None
-    epochs: int = 1
-    batch_size: int = 16
-    lr: float = 2e-5
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
     warmup_ratio: float = 0.1
     max_seq_length: int = 256
     pooling: str = "mean"
@@ -80,24 +100,25 @@ class TrainConfig:
     label_column: str | None = None
     label_kind: str | None = None
     max_pairs: int | None = None
+    samples_per_class: int | None = None  # few-shot: keep this many texts per class
+    per_class_in_batch: int = 4  # K of the class-balanced "P classes x K texts" batches
+    hard_negatives: int = 0  # mine this many negatives per positive with the model (0: off)
+    mining_margin: float = 0.05  # skip candidates within this (similarity) of the positive
+    remine_every: int | None = None  # re-mine with the model being trained every N steps
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
+        if self.loss is not None and self.loss not in LOSSES:
             raise ConfigError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
         if self.distance not in DISTANCES:
             raise ConfigError(f"--distance {self.distance!r} is not one of {', '.join(DISTANCES)}")
         if self.pooling not in POOLING_MODES:
             raise ConfigError(f"--pooling {self.pooling!r} is not one of {', '.join(POOLING_MODES)}")
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.batch_size < 2 and self.loss in IN_BATCH_LOSSES:
-            raise ConfigError(
-                f"--loss {self.loss} compares examples within a batch, so --batch-size must be at least 2 (got {self.batch_size}); try 16"
-            )
-        if not self.lr > 0:
+        if self.batch_size is not None:
+            self._check_batch_size(self.batch_size)
+        if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
@@ -107,16 +128,62 @@ class TrainConfig:
             raise ConfigError(f"--label-threshold must be in (0, 1), got {self.label_threshold}")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ConfigError(f"--max-pairs must be at least 1, got {self.max_pairs}")
-        if self.margin is not None:
+        self._check_mining()
+        if self.margin is not None and self.loss is not None:
             check_margin(self.loss, self.distance, self.margin, normalized=self.normalize)
-        if self.output is None:
+        if self.output is None and self.loss is not None:
             self.output = f"runs/{self.dataset.replace('/', '_').split('.')[0]}-{self.loss}"
+
+    def _check_batch_size(self, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+        if batch_size < 2 and self.loss in IN_BATCH_LOSSES:
+            raise ConfigError(
+                f"--loss {self.loss} compares examples within a batch, so --batch-size must be at least 2 (got {batch_size}); try 16"
+            )
+        if batch_size < 4 and self.loss in CLASS_LOSSES:
+            raise ConfigError(
+                f"--loss {self.loss} needs 2 classes x 2 texts in every batch, so --batch-size must be at least 4 (got {batch_size}); try 32"
+            )
+
+    def _check_mining(self) -> None:
+        if self.samples_per_class is not None and self.samples_per_class < 2:
+            raise ConfigError(f"--samples-per-class must be at least 2 (a text needs a positive), got {self.samples_per_class}")
+        if self.per_class_in_batch < 2:
+            raise ConfigError(f"--per-class-in-batch must be at least 2 (a positive per anchor), got {self.per_class_in_batch}")
+        if self.hard_negatives < 0:
+            raise ConfigError(f"--hard-negatives must be 0 (off) or more, got {self.hard_negatives}")
+        if self.hard_negatives and self.loss in CLASS_LOSSES:
+            raise ConfigError(
+                f"--loss {self.loss} mines its negatives inside each batch; --hard-negatives is for contrastive and triplet losses, drop one"
+            )
+        if not 0 <= self.mining_margin < 2:
+            raise ConfigError(f"--mining-margin must be in [0, 2) (a cosine-similarity gap), got {self.mining_margin}")
+        if self.remine_every is not None:
+            if self.remine_every < 1:
+                raise ConfigError(f"--remine-every must be at least 1 step, got {self.remine_every}")
+            if not self.hard_negatives:
+                raise ConfigError("--remine-every re-mines the hard negatives, so it needs --hard-negatives K too")
+
+    def resolve(self, label_kind: str) -> TrainConfig:
+        """Fill every unset option in place for data of ``label_kind`` (KIND_DEFAULTS), check, return self.
+
+        In place, so a caller holding the config reads the values the run used.
+        """
+        defaults = KIND_DEFAULTS.get(label_kind, KIND_DEFAULTS["score"])
+        for name in ("loss", "epochs", "lr", "batch_size"):
+            if getattr(self, name) is None:
+                setattr(self, name, defaults[name])
+        self.__post_init__()
+        return self
 
     @property
     def effective_margin(self) -> float:
+        if self.loss is None:
+            raise ConfigError("the loss is chosen from the data; call TrainConfig.resolve(label_kind) first")
         return DEFAULT_MARGINS[self.loss][self.distance] if self.margin is None else self.margin
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["margin"] = self.effective_margin
+        out["margin"] = self.effective_margin if self.loss is not None else self.margin
         return out

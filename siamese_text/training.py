@@ -1,13 +1,16 @@
 """Wire data + twin encoder + loss into the sentence-transformers trainer, and save atomically.
 
 The trainer, optimiser, schedule, fp16/DDP and checkpointing are sentence-transformers' and
-transformers'. What is ours: turning role-named data into what the chosen loss needs, the
-length-grouped batches (less padding on CPUs), the margin checks, the evaluation before and after,
-and the atomic, refuse-to-overwrite output folder with ``results.json``.
+transformers'. What is ours: turning role-named data into what the chosen loss needs (class-labelled
+texts into balanced pairs or triplets, or class-balanced batches for in-batch mining), hard negatives
+mined by the model (and re-mined while it trains), the length-grouped batches (less padding on
+CPUs), the margin checks, the evaluation before and after, and the atomic, refuse-to-overwrite
+output folder with ``results.json``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,16 +22,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from siamese_text.config import IN_BATCH_LOSSES, TRIPLET_LOSSES, TrainConfig, check_margin
-from siamese_text.data.loading import PairData, load_data
-from siamese_text.data.pairs import scored_pairs_to_triplets, scores_to_contrastive
+from siamese_text.config import CLASS_LOSSES, IN_BATCH_LOSSES, TRIPLET_LOSSES, TrainConfig, check_margin
+from siamese_text.data.loading import PairData, column, load_data
+from siamese_text.data.mining import HardNegatives, remine_callback
+from siamese_text.data.pairs import (
+    check_class_sizes,
+    class_pairs_dataset,
+    class_triplets_dataset,
+    few_shot,
+    scored_pairs_to_triplets,
+    scores_to_contrastive,
+)
 from siamese_text.encoder import SiameseEncoder
 from siamese_text.errors import DataError
 from siamese_text.evaluation import evaluate_data
 from siamese_text.losses import build_loss
 from siamese_text.storage import atomic_dir, check_output_dir
 
-__all__ = ["train", "TrainResult", "prepare_train_dataset", "library_versions"]
+__all__ = ["train", "TrainResult", "prepare_train_dataset", "train_split", "hard_negative_set", "library_versions"]
 
 Log = Callable[[str], None]
 
@@ -58,50 +69,120 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def prepare_train_dataset(data: PairData, config: TrainConfig) -> Any:
-    """The train split in the columns the loss takes, in the order it takes them."""
+def train_split(data: PairData, config: TrainConfig) -> Any:
+    """The train rows the run learns from: a few per class (``samples_per_class``), or a row sample.
+
+    For class-labelled data this split is also the corpus the evaluation searches.
+    """
     train = data.split("train")
-    if config.max_pairs is not None and len(train) > config.max_pairs:
+    if config.samples_per_class is not None:
+        if data.label_kind != "class":
+            raise DataError(f"--samples-per-class picks texts per class, but {data.source} holds {data.label_kind} data")
+        train = few_shot(train, config.samples_per_class, seed=config.seed)
+    generated = data.label_kind == "class" and config.loss not in CLASS_LOSSES
+    if config.max_pairs is not None and len(train) > config.max_pairs and not generated:
         train = train.shuffle(seed=config.seed).select(range(config.max_pairs))
+    return train
+
+
+def prepare_train_dataset(data: PairData, config: TrainConfig, *, train: Any = None) -> Any:
+    """The train split in the columns the loss takes, in the order it takes them.
+
+    Class-labelled texts become balanced pairs (contrastive losses; ``max_pairs`` of them, by
+    default 4 per text) or triplets (``max_pairs``, by default 2 per text); in-batch losses take
+    the texts and labels as they are, after checking every class has the 2 texts they need.
+    """
+    train = train_split(data, config) if train is None else train
     kind = data.label_kind
+    if kind == "class":
+        if config.loss in CLASS_LOSSES:
+            check_class_sizes(column(train, "label"), minimum=2, names=data.label_names, why=f"--loss {config.loss}")
+            return train
+        if config.loss in ("contrastive", "online-contrastive"):
+            return class_pairs_dataset(train, config.max_pairs or 4 * len(train), seed=config.seed)
+        return class_triplets_dataset(train, config.max_pairs or 2 * len(train), seed=config.seed)
     if config.loss in ("contrastive", "online-contrastive"):
         if kind not in ("score", "binary"):
-            raise DataError(f"--loss {config.loss} needs scored or 0/1-labelled pairs, but {data.source} holds {kind} data")
+            raise DataError(f"--loss {config.loss} needs scored or 0/1-labelled pairs or classes, but {data.source} holds {kind} data")
         binary = config.binary_labels or config.loss == "online-contrastive" or kind == "binary"
         return scores_to_contrastive(train, binary=binary, threshold=config.label_threshold if kind == "score" else 0.5)
     if config.loss == "triplet":
         if kind == "triplet":
             return train
-        if kind in ("score", "binary"):
-            return scored_pairs_to_triplets(
-                train, positive_threshold=config.label_threshold if kind == "score" else 0.5, seed=config.seed
-            )
-        raise DataError(f"--loss triplet needs pairs or triplets, but {data.source} holds {kind} data")
+        return scored_pairs_to_triplets(train, positive_threshold=_positive_threshold(config, kind), seed=config.seed)
     raise DataError(f"--loss {config.loss} needs class-labelled texts, but {data.source} holds {kind} data")
 
 
-def _evaluate(encoder: SiameseEncoder, data: PairData, split: str) -> dict[str, float]:
-    return evaluate_data(encoder, data.split(split), data.label_kind)
+def _positive_threshold(config: TrainConfig, kind: str) -> float:
+    return config.label_threshold if kind == "score" else 0.5
 
 
-def train(config: TrainConfig, *, progress: bool = True, log: Log = print) -> TrainResult:
-    """Train a twin encoder as ``config`` says and write it, with ``results.json``, to ``config.output``."""
+def hard_negative_set(data: PairData, config: TrainConfig, train: Any) -> HardNegatives:
+    """The (anchor, positive) pairs whose negatives the model mines (``--hard-negatives K``)."""
+    k, margin, seed = config.hard_negatives, config.mining_margin, config.seed
+    if data.label_kind == "class":
+        return HardNegatives.from_classes(train, k=k, margin=margin, seed=seed)
+    if data.label_kind == "triplet":
+        return HardNegatives.from_triplets(train, k=k, margin=margin, seed=seed)
+    return HardNegatives.from_pairs(train, k=k, threshold=_positive_threshold(config, data.label_kind), margin=margin, seed=seed)
+
+
+def mined_dataset(hard: HardNegatives, data: PairData, config: TrainConfig, train: Any) -> Any:
+    """Triplet loss: one triplet per mined negative. Contrastive: the usual pairs plus (anchor, negative, 0)."""
+    if config.loss == "triplet":
+        return hard.triplet_dataset()
+    if data.label_kind == "class":
+        import datasets
+
+        base = datasets.Dataset.from_dict({
+            "text_a": [hard.texts[i] for i in hard.anchors], "text_b": [hard.texts[i] for i in hard.positives],
+            "label": [1.0] * len(hard.anchors),
+        })
+    elif data.label_kind == "triplet":
+        raise DataError(f"--loss {config.loss} with --hard-negatives needs pairs or classes; use --loss triplet for triplets")
+    else:
+        base = prepare_train_dataset(data, config, train=train)
+    return hard.contrastive_dataset(base)
+
+
+def _evaluate(encoder: SiameseEncoder, data: PairData, split: str, corpus: Any) -> dict[str, float]:
+    """Metrics suited to the data; class data searches ``corpus`` (the texts trained on), binary pairs
+    add accuracy/F1 at the threshold best on the train split."""
+    return evaluate_data(
+        encoder, data.split(split), data.label_kind,
+        corpus=corpus if data.label_kind == "class" else None,
+        threshold_data=corpus if data.label_kind == "binary" else None,
+    )
+
+
+def train(
+    config: TrainConfig, *, progress: bool = True, log: Log = print, callbacks: list[Any] | None = None
+) -> TrainResult:
+    """Train a twin encoder as ``config`` says and write it, with ``results.json``, to ``config.output``.
+
+    Options left unset in ``config`` are filled in (in place) for the kind of data loaded.
+    """
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
-    from siamese_text.data.samplers import LengthGroupedBatchSampler
+    from siamese_text.data.samplers import ClassBalancedBatchSampler, LengthGroupedBatchSampler
 
-    check_output_dir(config.output, overwrite=config.overwrite)  # fail before any work
+    if config.output is not None:
+        check_output_dir(config.output, overwrite=config.overwrite)  # fail before any work
     data = load_data(
         config.dataset,
         config=config.config,
         text_columns=config.text_columns,
         label_column=config.label_column,
         label_kind=config.label_kind,
+        seed=config.seed,
     )
     log(data.summary())
-    train_ds = prepare_train_dataset(data, config)
-    log(f"training on {len(train_ds):,} {'triplets' if config.loss in TRIPLET_LOSSES else 'pairs'} ({config.loss} loss)")
+    config.resolve(data.label_kind)
+    check_output_dir(config.output, overwrite=config.overwrite)
+    train_rows = train_split(data, config)
+    hard = hard_negative_set(data, config, train_rows) if config.hard_negatives else None
+    train_ds = prepare_train_dataset(data, config, train=train_rows) if hard is None else None
 
     random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -110,14 +191,33 @@ def train(config: TrainConfig, *, progress: bool = True, log: Log = print) -> Tr
     )
     check_margin(config.loss, config.distance, config.effective_margin, normalized=config.normalize, dimension=encoder.dimension)
     loss = build_loss(config.loss, encoder.model, distance=config.distance, margin=config.margin)
+    if hard is not None:
+        stats = hard.mine(encoder)
+        log(f"mined {config.hard_negatives} hard negatives for {len(hard.anchors):,} pairs "
+            f"({stats['mined_fraction']:.0%} passed the filters)")
+        train_ds = mined_dataset(hard, data, config, train_rows)
+    what = "texts" if config.loss in CLASS_LOSSES else "triplets" if config.loss in TRIPLET_LOSSES else "pairs"
+    log(f"training on {len(train_ds):,} {what} ({config.loss} loss, {config.epochs} epoch(s), lr {config.lr})")
     eval_split = "validation" if "validation" in data.splits else None
     test_split = "test" if "test" in data.splits else eval_split
+    before_split = eval_split or test_split
+    if config.loss in CLASS_LOSSES:
+        sampler: Any = functools.partial(ClassBalancedBatchSampler, per_class=config.per_class_in_batch)
+    elif config.group_by_length and config.loss not in IN_BATCH_LOSSES:
+        sampler = LengthGroupedBatchSampler
+    else:
+        sampler = None
+    all_callbacks = list(callbacks or [])
+    remine = None
+    if hard is not None and config.remine_every:
+        remine = remine_callback(hard, encoder, every=config.remine_every, log=log)
+        all_callbacks.append(remine)
 
     metrics: dict[str, dict[str, float]] = {}
     t_start = time.perf_counter()
     with atomic_dir(config.output, overwrite=config.overwrite) as tmp:
-        if eval_split:
-            metrics[f"{eval_split}_before"] = _evaluate(encoder, data, eval_split)
+        if before_split:
+            metrics[f"{before_split}_before"] = _evaluate(encoder, data, before_split, train_rows)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(tmp / "checkpoints"),
             num_train_epochs=config.epochs,
@@ -133,17 +233,19 @@ def train(config: TrainConfig, *, progress: bool = True, log: Log = print) -> Tr
             disable_tqdm=not progress,
             dataloader_drop_last=False,
             use_cpu=not torch.cuda.is_available(),
-            **({"batch_sampler": LengthGroupedBatchSampler} if config.group_by_length and config.loss not in IN_BATCH_LOSSES else {}),
+            **({"batch_sampler": sampler} if sampler is not None else {}),
         )
-        trainer = SentenceTransformerTrainer(model=encoder.model, args=args, train_dataset=train_ds, loss=loss)
+        trainer = SentenceTransformerTrainer(
+            model=encoder.model, args=args, train_dataset=train_ds, loss=loss, callbacks=all_callbacks
+        )
         _quiet_transformers()
         t0 = time.perf_counter()
         trainer.train()
         train_seconds = time.perf_counter() - t0
         if eval_split:
-            metrics[eval_split] = _evaluate(encoder, data, eval_split)
+            metrics[eval_split] = _evaluate(encoder, data, eval_split, train_rows)
         if test_split and test_split != eval_split:
-            metrics[test_split] = _evaluate(encoder, data, test_split)
+            metrics[test_split] = _evaluate(encoder, data, test_split, train_rows)
         import shutil
 
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
@@ -155,6 +257,7 @@ def train(config: TrainConfig, *, progress: bool = True, log: Log = print) -> Tr
             "loss": {"name": config.loss, "distance": config.distance, "margin": config.effective_margin},
             "arguments": config.to_dict(),
             "seed": config.seed,
+            "train_rows": len(train_rows),
             "train_examples": len(train_ds),
             "train_seconds": round(train_seconds, 2),
             "train_examples_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
@@ -162,9 +265,12 @@ def train(config: TrainConfig, *, progress: bool = True, log: Log = print) -> Tr
             "metrics": metrics,
             "versions": library_versions(),
         }
+        if hard is not None:
+            results["hard_negatives"] = {"k": hard.k, "margin": hard.margin, "pairs": len(hard.anchors),
+                                         "mining_rounds": hard.rounds,
+                                         "remine_history": remine.history if remine is not None else []}
         (tmp / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return TrainResult(output=Path(config.output), metrics=metrics, results=results)
-
 
 
 def _warmup(ratio: float) -> dict[str, float]:

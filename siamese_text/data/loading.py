@@ -5,8 +5,11 @@ columns come in another order silently trains another task. Here every column is
 name and renamed to its role before anything else sees it:
 
 * two texts: ``text_a``, ``text_b`` (+ ``label``: score in [0, 1] or binary 0/1);
-* one text with a class: ``text``, ``label``;
+* one text with a class: ``text``, ``label`` (class ids 0..C-1; the names are kept in ``label_names``);
 * triplets: ``anchor``, ``positive``, ``negative``.
+
+A preset can be pointed at local files with the Hub data set's schema (``data_files=``): the same
+mapping then runs on them, which is how the tests check presets that are not in the local cache.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from siamese_text.data.presets import LABEL_KINDS, PRESETS, DatasetPreset
+from siamese_text.data.presets import LABEL_KINDS, PRESETS, DatasetPreset, find_preset
 from siamese_text.errors import DataError
 
 __all__ = ["PairData", "load_data", "column", "ROLE_COLUMNS"]
@@ -27,8 +30,12 @@ LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json"
 
 
 def column(ds: Any, name: str) -> list[Any]:
-    """One column of a ``datasets.Dataset`` as a list, honouring select/shuffle (unlike ``ds.data``)."""
-    return list(ds[name])
+    """One column of a ``datasets.Dataset`` as a list, honouring select/shuffle (unlike ``ds.data``).
+
+    Read as one slice of the raw stored column: ``list(ds[name])`` walks the rows one by one in
+    datasets 5 (10x slower), and would run any on-the-fly transform set on the data set.
+    """
+    return ds.select_columns([name]).with_format(None)[:][name]
 
 
 @dataclass
@@ -41,6 +48,7 @@ class PairData:
     config: str | None = None
     roles: dict[str, str] = field(default_factory=dict)  # role -> original column name
     preset: str | None = None
+    label_names: list[str] | None = None  # class id -> name, for class-labelled data
 
     @property
     def text_roles(self) -> tuple[str, ...]:
@@ -52,14 +60,17 @@ class PairData:
         return self.splits[name]
 
     def summary(self) -> str:
+        """One line: rows per split, roles, label kind and range (or number of classes)."""
         rows = ", ".join(f"{name} {len(ds):,}" for name, ds in self.splits.items())
         roles = ", ".join(f"{role}={column}" for role, column in self.roles.items())
         text = f"{self.source}{f' ({self.config})' if self.config else ''}: {rows} rows; {roles}; labels: {self.label_kind}"
         if "label" in self.roles:
-            train = next(iter(self.splits.values()))
+            train = self.splits.get("train", next(iter(self.splits.values())))
             labels = column(train, "label")
             if self.label_kind == "class":
                 text += f", {len(set(labels))} classes"
+            elif self.label_kind == "binary" and labels:
+                text += f", {sum(labels) / len(labels):.0%} positive"
             elif labels:
                 text += f" in [{min(labels):.2f}, {max(labels):.2f}]"
         return text
@@ -71,28 +82,39 @@ def _suggest(name: str, columns: list[str]) -> str:
     return f"{hint}the columns are: {', '.join(columns)}"
 
 
+def _load_local(path: Path, shown: str) -> dict[str, Any]:
+    """One file (the train split) or a folder with one file per split, named after the split."""
+    import datasets
+
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix.lower() in LOCAL_FORMATS)
+    if not files:
+        raise DataError(f"{shown} holds no .csv, .tsv, .jsonl or .parquet file; put one file per split there")
+    kinds = {LOCAL_FORMATS.get(p.suffix.lower()) for p in files}
+    if None in kinds or len(kinds) > 1:
+        raise DataError(f"{shown}: use files of one format, .csv, .tsv, .jsonl or .parquet")
+    data_files = {"train": str(path)} if path.is_file() else {p.stem: str(p) for p in files}
+    kind = kinds.pop()
+    kwargs = {"delimiter": "\t"} if files[0].suffix.lower() == ".tsv" else {}
+    try:
+        loaded = datasets.load_dataset(kind, data_files=data_files, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - any parser error becomes one line naming the file
+        raise DataError(f"cannot read {shown}: {str(exc).splitlines()[0]}; check the file is valid {kind}") from exc
+    return dict(loaded)
+
+
 def _load_raw(dataset: str, config: str | None) -> tuple[dict[str, Any], str]:
     """The raw splits of a local file/folder or Hub data set, and a name for messages."""
     import datasets
 
     path = Path(dataset)
     if path.exists():
-        files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix.lower() in LOCAL_FORMATS)
-        if not files:
-            raise DataError(f"{dataset} holds no .csv, .tsv, .jsonl or .parquet file; put one file per split there")
-        kinds = {LOCAL_FORMATS.get(p.suffix.lower()) for p in files}
-        if None in kinds or len(kinds) > 1:
-            raise DataError(f"{dataset}: use files of one format, .csv, .tsv, .jsonl or .parquet")
-        data_files = {"train": str(path)} if path.is_file() else {p.stem: str(p) for p in files}
-        kind = kinds.pop()
-        kwargs = {"delimiter": "\t"} if files[0].suffix.lower() == ".tsv" else {}
-        try:
-            loaded = datasets.load_dataset(kind, data_files=data_files, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - any parser error becomes one line naming the file
-            raise DataError(f"cannot read {dataset}: {str(exc).splitlines()[0]}; check the file is valid {kind}") from exc
-        return dict(loaded), str(dataset)
+        return _load_local(path, str(dataset)), str(dataset)
     if "/" not in dataset:
-        raise DataError(f"unknown data set {dataset!r}; use a preset ({', '.join(PRESETS)}), a Hub id user/name or a local file")
+        close = difflib.get_close_matches(dataset, list(PRESETS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise DataError(
+            f"unknown data set {dataset!r}; {hint}use a preset ({', '.join(PRESETS)}), a Hub id user/name or a local file"
+        )
     try:
         loaded = datasets.load_dataset(dataset, config) if config else datasets.load_dataset(dataset)
     except Exception as exc:  # noqa: BLE001
@@ -111,13 +133,17 @@ def _check_texts(ds: Any, name: str, split: str, source: str, original: str) -> 
             raise DataError(f"{source} {split} row {row}: column {original!r} is {what}; remove or fill that row")
 
 
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _check_labels(labels: list[Any], kind: str, column: str, split: str, source: str) -> None:
     for row, value in enumerate(labels):
-        bad = value is None or (isinstance(value, float) and math.isnan(value))
+        bad = _is_missing(value)
         if not bad and kind == "binary":
             bad = value not in (0, 1)
         elif not bad and kind == "score":
-            bad = not 0.0 <= float(value) <= 1.0
+            bad = not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0
         if bad:
             expected = {"binary": "0 or 1", "score": "a score in [0, 1] (after scaling)", "class": "a class"}[kind]
             raise DataError(f"{source} {split} row {row}: label column {column!r} is {value!r}, expected {expected}; fix or drop that row")
@@ -128,8 +154,25 @@ def _infer_kind(labels: list[Any], n_texts: int) -> str:
         return "triplet"
     if n_texts == 1:
         return "class"
-    values = {v for v in labels if v is not None}
+    values = {v for v in labels if not _is_missing(v)}
     return "binary" if values <= {0, 1} else "score"
+
+
+def _class_ids(raw_labels: dict[str, list[Any]], names: list[str] | None, column: str, source: str) -> tuple[dict[str, list[int]], list[str]]:
+    """Class labels of every split -> ids 0..C-1, one numbering for all splits.
+
+    A ``ClassLabel`` column keeps its own names (and ``-1``, its "no label", is a bad row); any other
+    column's distinct values are numbered in sorted order, so strings such as intent names work.
+    """
+    for split, labels in raw_labels.items():
+        for row, value in enumerate(labels):
+            if _is_missing(value) or (names is not None and value == -1):
+                raise DataError(f"{source} {split} row {row}: label column {column!r} has no class ({value!r}); fix or drop that row")
+    if names is not None:
+        return {split: [int(v) for v in labels] for split, labels in raw_labels.items()}, names
+    values = sorted({v for labels in raw_labels.values() for v in labels}, key=lambda v: (str(type(v)), v))
+    ids = {v: i for i, v in enumerate(values)}
+    return {split: [ids[v] for v in labels] for split, labels in raw_labels.items()}, [str(v) for v in values]
 
 
 def load_data(
@@ -139,33 +182,53 @@ def load_data(
     text_columns: tuple[str, ...] | list[str] | None = None,
     label_column: str | None = None,
     label_kind: str | None = None,
+    data_files: str | Path | None = None,
+    seed: int = 42,
 ) -> PairData:
-    """Load a preset name, Hub id or local file/folder and give its columns their roles by name."""
-    preset: DatasetPreset | None = PRESETS.get(dataset)
+    """Load a preset name, Hub id or local file/folder and give its columns their roles by name.
+
+    ``data_files`` reads a preset's mapping from local files with the Hub data set's schema (a file
+    is the train split; a folder holds one file per split, named as on the Hub, e.g. ``dev.jsonl``).
+    """
+    preset: DatasetPreset | None = find_preset(dataset, config)
+    if data_files is not None and preset is None:
+        raise DataError(f"data_files points a preset at local files, but {dataset!r} is not a preset ({', '.join(PRESETS)})")
     if preset is not None:
-        raw, source = _load_raw(preset.hub_id, config or preset.config)
-        raw = {role: raw[split] for role, split in preset.splits.items() if split in raw}
+        if data_files is not None:
+            raw, source = _load_local(Path(data_files), str(data_files)), f"{preset.name} ({data_files})"
+        else:
+            raw, source = _load_raw(preset.hub_id, preset.config)
+        raw = {ours: raw[theirs] for ours, theirs in preset.splits.items() if theirs in raw}
         text_columns = tuple(text_columns or preset.text_columns)
         label_column = label_column or preset.label_column
         label_kind = label_kind or preset.label_kind
-        config = config or preset.config
+        config = preset.config
     else:
         raw, source = _load_raw(dataset, config)
     if not raw:
-        raise DataError(f"{source} has no splits")
-    first = next(iter(raw.values()))
-    columns = list(first.column_names)
+        raise DataError(f"{source} has none of the splits the preset expects; check the file names")
+    columns = list(next(iter(raw.values())).column_names)
     if not text_columns:
         raise DataError(f"{source}: say which columns hold the texts with --text-columns a,b (columns: {', '.join(columns)})")
     text_columns = tuple(text_columns)
     if len(text_columns) not in ROLE_COLUMNS:
-        raise DataError(f"--text-columns names {len(text_columns)} columns; give 1 (text + class), 2 (pairs) or 3 (triplets)")
+        raise DataError(
+            f"--text-columns names {len(text_columns)} columns ({', '.join(text_columns)}); "
+            "give 1 (text + class), 2 (pairs) or 3 (triplets)"
+        )
     if label_kind is not None and label_kind not in LABEL_KINDS:
         raise DataError(f"--label-kind {label_kind!r} is not one of {', '.join(LABEL_KINDS)}")
     if len(text_columns) == 3 and label_column:
         raise DataError("--text-columns names 3 columns (anchor, positive, negative), which take no --label-column; drop it")
     if len(text_columns) < 3 and not label_column:
         raise DataError(f"{source}: say which column holds the label with --label-column (columns: {', '.join(columns)})")
+    if len(set(text_columns)) < len(text_columns) or label_column in text_columns:
+        raise DataError(f"--text-columns {','.join(text_columns)} and --label-column {label_column} name a column twice")
+    kind = label_kind or ("triplet" if len(text_columns) == 3 else "class" if len(text_columns) == 1 else None)
+    if kind == "class" and len(text_columns) != 1:
+        raise DataError(f"--label-kind class takes one text column, got {len(text_columns)}; use binary or score for pairs")
+    if kind in ("score", "binary") and len(text_columns) != 2:
+        raise DataError(f"--label-kind {kind} takes two text columns (a pair), got {len(text_columns)}")
     wanted = [*text_columns, *([label_column] if label_column else [])]
     for split, ds in raw.items():
         for name in wanted:
@@ -175,31 +238,73 @@ def load_data(
     roles = dict(zip(ROLE_COLUMNS[len(text_columns)], text_columns, strict=True))
     if label_column:
         roles["label"] = label_column
-    splits: dict[str, Any] = {}
-    for split, ds in raw.items():
-        ds = ds.select_columns(wanted).rename_columns({name: role for role, name in roles.items() if name != role})
+    splits = {
+        split: ds.select_columns(wanted).rename_columns({name: role for role, name in roles.items() if name != role})
+        for split, ds in raw.items()
+    }
+    label_names = None
+    if label_column:
+        splits, kind, label_names = _map_labels(splits, raw, kind, preset, label_column, source, len(text_columns))
+    for split, ds in splits.items():
         for role, original in roles.items():
             if role != "label":
                 _check_texts(ds, role, split, source, original)
-        if label_column:
-            labels = column(ds, "label")
-            kind = label_kind or _infer_kind(labels, len(text_columns))
-            if preset is not None and preset.label_map:
-                labels = [preset.label_map.get(v, v) for v in labels]
-            if kind == "score":
-                labels = _scale_scores(labels, preset.score_range if preset else None)
-            _check_labels(labels, kind, label_column, split, source)
-            label_kind = kind
-            ds = ds.remove_columns("label").add_column("label", [float(v) if kind == "score" else int(v) for v in labels])
-        splits[split] = ds
+    if preset is not None and preset.holdout and "validation" not in splits and "train" in splits:
+        parts = splits["train"].train_test_split(test_size=preset.holdout, seed=seed)
+        splits = {"train": parts["train"], "validation": parts["test"], **{k: v for k, v in splits.items() if k != "train"}}
     return PairData(
         splits=splits,
-        label_kind=label_kind or "triplet",
+        label_kind=kind or "triplet",
         source=source,
         config=config,
         roles=roles,
         preset=preset.name if preset else None,
+        label_names=label_names,
     )
+
+
+def _map_labels(
+    splits: dict[str, Any],
+    raw: dict[str, Any],
+    kind: str | None,
+    preset: DatasetPreset | None,
+    label_column: str,
+    source: str,
+    n_texts: int,
+) -> tuple[dict[str, Any], str, list[str] | None]:
+    """Apply the preset's label map (dropping rows mapped to None), then scale and check the labels."""
+    raw_labels: dict[str, list[Any]] = {}
+    for split, ds in list(splits.items()):
+        labels = column(ds, "label")
+        if preset is not None and preset.label_map:
+            keep = [i for i, v in enumerate(labels) if preset.label_map.get(v, v) is not None]
+            if len(keep) < len(labels):
+                ds = ds.select(keep)
+                labels = [labels[i] for i in keep]
+            labels = [preset.label_map.get(v, v) for v in labels]
+        if len(ds) == 0:
+            del splits[split]
+            continue
+        splits[split] = ds
+        raw_labels[split] = labels
+    if not splits:
+        raise DataError(f"{source}: every row was dropped by the preset's label map; check the label column")
+    first = next(iter(raw_labels.values()))
+    kind = kind or _infer_kind(first, n_texts)
+    label_names = None
+    if kind == "class":
+        feature = raw[next(iter(raw))].features.get(label_column)
+        names = list(feature.names) if hasattr(feature, "names") and not (preset and preset.label_map) else None
+        ids, label_names = _class_ids(raw_labels, names, label_column, source)
+        return {s: ds.remove_columns("label").add_column("label", ids[s]) for s, ds in splits.items()}, kind, label_names
+    out = {}
+    for split, ds in splits.items():
+        labels = raw_labels[split]
+        if kind == "score":
+            labels = _scale_scores(labels, preset.score_range if preset else None)
+        _check_labels(labels, kind, label_column, split, source)
+        out[split] = ds.remove_columns("label").add_column("label", [float(v) if kind == "score" else int(v) for v in labels])
+    return out, kind, label_names
 
 
 def _scale_scores(labels: list[Any], score_range: tuple[float, float] | None) -> list[Any]:
@@ -210,4 +315,4 @@ def _scale_scores(labels: list[Any], score_range: tuple[float, float] | None) ->
     if score_range is None or score_range == (0.0, 1.0):
         return labels
     low, high = score_range
-    return [None if v is None else (v - low) / (high - low) for v in labels]
+    return [v if not isinstance(v, (int, float)) else (v - low) / (high - low) for v in labels]

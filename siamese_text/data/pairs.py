@@ -19,12 +19,28 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from siamese_text.data.loading import column
 from siamese_text.errors import DataError
 
-__all__ = ["scores_to_contrastive", "scored_pairs_to_triplets", "pair_rows"]
+__all__ = [
+    "scores_to_contrastive",
+    "scored_pairs_to_triplets",
+    "pair_rows",
+    "ClassIndex",
+    "iter_class_pairs",
+    "iter_class_triplets",
+    "class_pairs_dataset",
+    "class_triplets_dataset",
+    "few_shot",
+    "dedupe_class_texts",
+    "check_class_sizes",
+]
 
 
 def pair_rows(ds: Any) -> tuple[list[str], list[str], list[float]]:
@@ -81,3 +97,174 @@ def scored_pairs_to_triplets(
     if not anchors:
         raise DataError(f"no pair scores at least {positive_threshold}, so no triplet has a positive; lower the threshold")
     return datasets.Dataset.from_dict({"anchor": anchors, "positive": positives, "negative": negatives})
+
+
+# ---- class-labelled texts ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassIndex:
+    """Texts grouped by class without copying them: ``order`` lists text indices sorted by class.
+
+    Class ``c`` occupies ``order[starts[c] : starts[c] + sizes[c]]``; ``cls[i]`` is the class
+    position of text ``i`` and ``rank[i]`` its place within its class.
+    """
+
+    order: np.ndarray
+    starts: np.ndarray
+    sizes: np.ndarray
+    cls: np.ndarray
+    rank: np.ndarray
+
+    @classmethod
+    def build(cls, labels: Sequence[int] | np.ndarray) -> ClassIndex:
+        labels = np.asarray(labels)
+        order = np.argsort(labels, kind="stable")
+        classes, starts, sizes = np.unique(labels[order], return_index=True, return_counts=True)
+        position = np.empty(len(labels), dtype=np.int64)
+        position[order] = np.arange(len(labels))
+        of = np.searchsorted(classes, labels)
+        return cls(order=order, starts=starts, sizes=sizes, cls=of, rank=position - starts[of])
+
+    def positives(self, anchors: np.ndarray, rng: np.random.Generator, *, allow_self: bool = False) -> np.ndarray:
+        """A random text of each anchor's class; another text unless ``allow_self``."""
+        c = self.cls[anchors]
+        size = self.sizes[c]
+        offset = rng.integers(0 if allow_self else 1, size)
+        return self.order[self.starts[c] + (self.rank[anchors] + offset) % size]
+
+    def negatives(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A random text of another class for each anchor (uniform over those texts)."""
+        c = self.cls[anchors]
+        u = rng.integers(0, len(self.order) - self.sizes[c])
+        return self.order[np.where(u >= self.starts[c], u + self.sizes[c], u)]
+
+
+def check_class_sizes(labels: Sequence[int], *, minimum: int, names: Sequence[str] | None, why: str, source: str = "the train split") -> None:
+    """Refuse data where a class has fewer than ``minimum`` texts, naming the class."""
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    if len(values) < 2:
+        raise DataError(f"{source} has {len(values)} class; {why} needs at least 2 classes")
+    small = values[counts < minimum]
+    if len(small):
+        first = int(small[0])
+        name = names[first] if names is not None and first < len(names) else str(first)
+        count = int(counts[counts < minimum][0])
+        raise DataError(
+            f"{source}: class {name!r} has {count} text{'s' if count != 1 else ''} ({len(small)} class(es) under {minimum}); "
+            f"{why} needs at least {minimum} per class: add examples, drop those classes, or use --loss contrastive"
+        )
+
+
+def _anchor_stream(candidates: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` anchors: fresh permutations of ``candidates`` one after another (even use of every text)."""
+    rounds = -(-count // max(len(candidates), 1))
+    return np.concatenate([rng.permutation(candidates) for _ in range(rounds)])[:count]
+
+
+def iter_class_pairs(
+    labels: Sequence[int], num_pairs: int, *, seed: int = 42, allow_self: bool = False, chunk_size: int = 65536
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Balanced (i, j, same) index pairs in chunks: half same-class (1), half different (0), interleaved."""
+    index = ClassIndex.build(labels)
+    if len(index.sizes) < 2:
+        raise DataError("class-labelled data needs at least 2 classes to make negative pairs")
+    rng = np.random.default_rng(seed)
+    eligible = np.arange(len(index.cls)) if allow_self else np.flatnonzero(index.sizes[index.cls] >= 2)
+    if len(eligible) == 0:
+        raise DataError("every class has a single text, so no positive pair exists; add examples or pass allow_self")
+    for start in range(0, num_pairs, chunk_size):
+        n = min(chunk_size, num_pairs - start)
+        n_pos, n_neg = (n + 1) // 2, n // 2
+        pos_a = _anchor_stream(eligible, n_pos, rng)
+        neg_a = _anchor_stream(np.arange(len(index.cls)), n_neg, rng)
+        a = np.empty(n, dtype=np.int64)
+        b = np.empty(n, dtype=np.int64)
+        a[0::2], b[0::2] = pos_a, index.positives(pos_a, rng, allow_self=allow_self)
+        a[1::2], b[1::2] = neg_a, index.negatives(neg_a, rng)
+        same = np.zeros(n, dtype=np.int8)
+        same[0::2] = 1
+        yield a, b, same
+
+
+def iter_class_triplets(
+    labels: Sequence[int], num_triplets: int, *, seed: int = 42, chunk_size: int = 65536
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(anchor, positive, negative) index triplets in chunks; anchors from classes with >= 2 texts."""
+    index = ClassIndex.build(labels)
+    check_class_sizes(labels, minimum=1, names=None, why="a triplet")
+    rng = np.random.default_rng(seed)
+    eligible = np.flatnonzero(index.sizes[index.cls] >= 2)
+    if len(eligible) == 0:
+        raise DataError("every class has a single text, so no triplet has a positive; add examples")
+    for start in range(0, num_triplets, chunk_size):
+        anchors = _anchor_stream(eligible, min(chunk_size, num_triplets - start), rng)
+        yield anchors, index.positives(anchors, rng), index.negatives(anchors, rng)
+
+
+def _take(texts: Any, idx: np.ndarray) -> Any:
+    import pyarrow as pa
+
+    return texts.take(pa.array(idx))
+
+
+def class_pairs_dataset(ds: Any, num_pairs: int, *, seed: int = 42, allow_self: bool = False) -> Any:
+    """``num_pairs`` balanced contrastive pairs (text_a, text_b, label 1/0) from a (text, label) split.
+
+    Built one Arrow chunk at a time from index pairs, so nothing quadratic is ever made.
+    """
+    import pyarrow as pa
+
+    ds = dedupe_class_texts(ds)
+    texts = pa.array(column(ds, "text"), type=pa.string())
+    chunks = [
+        pa.table({"text_a": _take(texts, a), "text_b": _take(texts, b), "label": pa.array(y.astype(np.float32))})
+        for a, b, y in iter_class_pairs(column(ds, "label"), num_pairs, seed=seed, allow_self=allow_self)
+    ]
+    return _dataset(chunks, f"pairs-{ds._fingerprint}-{num_pairs}-{seed}-{allow_self}")
+
+
+def _dataset(chunks: list[Any], key: str) -> Any:
+    """A Dataset on the Arrow chunks; the fingerprint is given, since hashing a million rows takes seconds."""
+    import hashlib
+
+    import datasets
+    import pyarrow as pa
+
+    return datasets.Dataset(pa.concat_tables(chunks), fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def class_triplets_dataset(ds: Any, num_triplets: int, *, seed: int = 42) -> Any:
+    """``num_triplets`` (anchor, positive, negative) text triplets from a (text, label) split."""
+    import pyarrow as pa
+
+    ds = dedupe_class_texts(ds)
+    texts = pa.array(column(ds, "text"), type=pa.string())
+    chunks = [
+        pa.table({"anchor": _take(texts, a), "positive": _take(texts, p), "negative": _take(texts, n)})
+        for a, p, n in iter_class_triplets(column(ds, "label"), num_triplets, seed=seed)
+    ]
+    return _dataset(chunks, f"triplets-{ds._fingerprint}-{num_triplets}-{seed}")
+
+
+def dedupe_class_texts(ds: Any) -> Any:
+    """The split without repeated (text, label) rows, so no text is its own positive through a copy."""
+    seen: set[tuple[str, int]] = set()
+    keep = []
+    for i, key in enumerate(zip(column(ds, "text"), column(ds, "label"))):
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return ds if len(keep) == len(ds) else ds.select(keep)
+
+
+def few_shot(ds: Any, samples_per_class: int, *, seed: int = 42) -> Any:
+    """``samples_per_class`` texts of each class (all of a smaller class), drawn with ``seed``."""
+    if samples_per_class < 1:
+        raise DataError(f"--samples-per-class must be at least 1, got {samples_per_class}")
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(column(ds, "label"))
+    keep = np.concatenate(
+        [rng.permutation(np.flatnonzero(labels == c))[:samples_per_class] for c in np.unique(labels)]
+    )
+    return ds.select(np.sort(keep).tolist())

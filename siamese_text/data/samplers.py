@@ -5,6 +5,19 @@ padded to its longest text; on a CPU that padding is most of the work. Grouping 
 length (within shuffled windows of ``window`` batches, then shuffling the batch order) keeps the
 randomness of the data order while cutting the padding. Use it for losses that treat every pair
 on its own (contrastive, triplet); in-batch mining wants random batches.
+
+``ClassBalancedBatchSampler``: batch-hard, semi-hard and batch-all losses only learn from an anchor
+whose batch holds another text of its class (a positive) and a text of another class. Random
+batches of 32 from Banking77's 77 classes leave most anchors without a positive, so the loss is
+mostly zero. This sampler builds "P classes x K texts" batches (Hermans et al. 2017): each class's
+texts are shuffled and cut into chunks of ``per_class`` (a last chunk of 2 or more is kept, a last
+single text sits the epoch out, a different one each epoch); classes take turns giving one chunk each, in a freshly shuffled order
+every round, and a batch is ``batch_size // per_class`` consecutive chunks. So every class present
+in a batch has at least 2 texts there, and every batch has at least 2 classes (no two neighbouring
+chunks share a class). sentence-transformers' ``GroupByLabelBatchSampler`` does this with K fixed at
+2; we want K = 4 (more positives per anchor) and an error that names the class that is too small.
+The rounds stop when fewer than 2 classes have chunks left, so the tail of a much larger class is
+left out of that epoch (a different tail each epoch).
 """
 
 from __future__ import annotations
@@ -16,8 +29,9 @@ import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from siamese_text.data.loading import column
+from siamese_text.data.pairs import check_class_sizes
 
-__all__ = ["LengthGroupedBatchSampler"]
+__all__ = ["LengthGroupedBatchSampler", "ClassBalancedBatchSampler"]
 
 TEXT_ROLES = ("text_a", "text_b", "anchor", "positive", "negative", "text")
 
@@ -77,3 +91,78 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
             -(-min(self.batch_size * self.window, n - start) // self.batch_size)
             for start in range(0, n, self.batch_size * self.window)
         )
+
+
+class ClassBalancedBatchSampler(DefaultBatchSampler):
+    """Batches of ``batch_size // per_class`` class chunks of 2..``per_class`` texts; see the module doc."""
+
+    per_class = 4
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+        per_class: int | None = None,
+    ) -> None:
+        super().__init__(
+            dataset,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            seed=seed,
+        )
+        if per_class is not None:
+            self.per_class = per_class
+        if batch_size < 4:
+            raise ValueError(f"class-balanced batches need at least 2 classes x 2 texts, so batch_size >= 4 (got {batch_size})")
+        self.per_class = max(2, min(self.per_class, batch_size // 2))
+        self.chunks_per_batch = max(2, batch_size // self.per_class)
+        labels = column(dataset, "label")
+        check_class_sizes(labels, minimum=2, names=None, why="in-batch mining")
+        groups: dict[Any, list[int]] = {}
+        for i, label in enumerate(labels):
+            groups.setdefault(label, []).append(i)
+        self.groups = list(groups.values())
+        chunks = sorted((self._n_chunks(len(g)) for g in self.groups), reverse=True)
+        self._n_streamed = sum(min(n, chunks[1]) for n in chunks)  # rounds stop when < 2 classes are left
+
+    def _n_chunks(self, size: int) -> int:
+        full, rest = divmod(size, self.per_class)
+        return max(1, full + (rest >= 2))
+
+    def _chunks(self, indices: list[int], generator: torch.Generator) -> list[list[int]]:
+        """Shuffled chunks of 2..``per_class`` texts; a rest of one text sits this epoch out."""
+        shuffled = [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
+        return [shuffled[i * self.per_class : (i + 1) * self.per_class] for i in range(self._n_chunks(len(shuffled)))]
+
+    def _stream(self) -> list[tuple[int, list[int]]]:
+        generator = torch.Generator()
+        generator.manual_seed(int(self.seed) + int(self.epoch))
+        queues = {c: self._chunks(g, generator) for c, g in enumerate(self.groups)}
+        stream: list[tuple[int, list[int]]] = []
+        alive = [c for c in queues if queues[c]]
+        while len(alive) >= 2:
+            alive = [alive[i] for i in torch.randperm(len(alive), generator=generator).tolist()]
+            if stream and alive[0] == stream[-1][0]:  # no two neighbouring chunks of one class
+                alive[0], alive[1] = alive[1], alive[0]
+            stream.extend((c, queues[c].pop()) for c in alive)
+            alive = [c for c in alive if queues[c]]
+        return stream
+
+    def __iter__(self) -> Iterator[list[int]]:
+        stream = self._stream()
+        step = self.chunks_per_batch
+        for start in range(0, len(stream), step):
+            group = stream[start : start + step]
+            if len(group) < step and (self.drop_last or len(group) < 2):
+                break
+            yield [i for _, chunk in group for i in chunk]
+
+    def __len__(self) -> int:
+        full, rest = divmod(self._n_streamed, self.chunks_per_batch)
+        return full + (1 if rest >= 2 and not self.drop_last else 0)

@@ -1,0 +1,59 @@
+"""The class-balanced batch sampler: every class in a batch has >= 2 texts, every batch >= 2 classes."""
+
+from collections import Counter
+
+import datasets
+import numpy as np
+import pytest
+
+from siamese_text.data.samplers import ClassBalancedBatchSampler
+from siamese_text.errors import DataError
+
+
+def labelled(labels):
+    return datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(len(labels))], "label": list(labels)})
+
+
+@pytest.mark.parametrize(("batch_size", "per_class"), [(16, 4), (8, 4), (32, 2), (7, 3), (4, 4), (64, 4)])
+def test_every_batch_has_two_of_each_class_present_and_two_classes(batch_size, per_class):
+    rng = np.random.default_rng(batch_size)
+    labels = rng.integers(0, 20, 300).tolist() + [21, 21, 22, 22, 22]  # uneven classes, some tiny
+    sampler = ClassBalancedBatchSampler(labelled(labels), batch_size, False, ["label"], None, 0, per_class=per_class)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler)
+        for batch in batches:
+            counts = Counter(labels[i] for i in batch)
+            assert min(counts.values()) >= 2 and len(counts) >= 2, counts
+            assert len(batch) <= batch_size and len(set(batch)) == len(batch)
+        used = {i for batch in batches for i in batch}
+        assert len(used) > 0.9 * len(labels)  # at most one text per class (and a dominant tail) sits out
+
+
+def test_epochs_differ_and_are_seeded():
+    labels = [i % 10 for i in range(200)]
+    first = ClassBalancedBatchSampler(labelled(labels), 16, False, ["label"], None, 7)
+    second = ClassBalancedBatchSampler(labelled(labels), 16, False, ["label"], None, 7)
+    assert list(first) == list(second)
+    first.set_epoch(1)
+    assert list(first) != list(second)
+
+
+def test_drop_last_keeps_only_full_batches():
+    labels = [i % 5 for i in range(42)]
+    sampler = ClassBalancedBatchSampler(labelled(labels), 16, True, ["label"], None, 0)
+    assert all(len(b) == 16 for b in sampler) and len(list(sampler)) == len(sampler)
+
+
+def test_a_class_with_one_text_is_refused_by_name():
+    with pytest.raises(DataError, match="has 1 text"):
+        ClassBalancedBatchSampler(labelled([0, 0, 1, 2, 2]), 8, False, ["label"], None, 0)
+
+
+def test_random_batches_would_fail_the_guarantee():
+    """The property above is not automatic: plain random batches of this data break it."""
+    labels = [i % 20 for i in range(200)]
+    perm = np.random.default_rng(0).permutation(200)
+    batches = [perm[i : i + 16] for i in range(0, 200, 16)]
+    assert any(min(Counter(labels[i] for i in b).values()) < 2 for b in batches)
