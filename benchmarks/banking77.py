@@ -1,0 +1,159 @@
+"""Banking77: class-labelled texts, full training set and 8-shot, against sentence-transformers in the same run.
+
+    python benchmarks/banking77.py                      # every row (about an hour on 2 CPU cores)
+    python benchmarks/banking77.py --only zero,8-shot   # rows whose name contains one of these
+
+Rows (all on all-MiniLM-L6-v2, seed 42, the Banking77 test split as queries):
+* zero-shot: 1-NN accuracy and MRR@10 against the train texts, nearest-centroid accuracy, and
+  8-shot centroid accuracy (centroids of 8 seeded texts per class);
+* ``siamtext train --dataset banking77`` with its defaults (batch-hard triplet on class-balanced batches);
+* sentence-transformers ``BatchHardTripletLoss`` with its defaults (Euclidean, margin 5) and its
+  ``GROUP_BY_LABEL`` batches, same epochs / batch / lr;
+* 8-shot (the same 8 texts per class everywhere): ours, batch-hard on class-balanced batches, and
+  SetFit-style pairs (each text, 20 times: one random same-class partner, itself allowed, and one
+  other-class partner) with sentence-transformers ``CosineSimilarityLoss``, same epochs budget in steps;
+* re-mining, 8-shot: triplet loss with 2 mined hard negatives per pair, without and with
+  ``--remine-every``, same steps.
+
+Prints a table and writes benchmarks/results/banking77.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+SEED = 42
+SHOTS = 8
+
+
+def _class_metrics(encoder, queries, corpus) -> dict:
+    from siamese_text.evaluation import evaluate_classes
+
+    m = evaluate_classes(encoder, queries, corpus, metrics=("cosine",))
+    return {"1nn_accuracy": m["cosine_1nn_accuracy"], "centroid_accuracy": m["cosine_centroid_accuracy"],
+            "mrr@10": m["cosine_mrr@10"]}
+
+
+def _splits(shots: int | None = None):
+    from siamese_text.data import load_data
+    from siamese_text.data.pairs import few_shot
+
+    data = load_data("banking77")
+    train = data.split("train")
+    return (few_shot(train, shots, seed=SEED) if shots else train), data.split("test")
+
+
+def zero_shot() -> dict:
+    from siamese_text.encoder import SiameseEncoder
+
+    enc = SiameseEncoder.load(MODEL)
+    train, test = _splits()
+    out = _class_metrics(enc, test, train)
+    shot, _ = _splits(SHOTS)
+    out["8shot_centroid_accuracy"] = _class_metrics(enc, test, shot)["centroid_accuracy"]
+    return out
+
+
+def ours(*, shots: int | None = None, **options) -> dict:
+    from siamese_text.config import TrainConfig
+    from siamese_text.training import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(dataset="banking77", samples_per_class=shots, seed=SEED, output=str(Path(tmp) / "m"), **options)
+        t0 = time.perf_counter()
+        result = train(config, progress=False, log=lambda line: print("   ", line, flush=True))
+        seconds = time.perf_counter() - t0
+    test = result.metrics["test"]
+    return {"1nn_accuracy": test["cosine_1nn_accuracy"], "centroid_accuracy": test["cosine_centroid_accuracy"],
+            "mrr@10": test["cosine_mrr@10"], "train_seconds": result.results["train_seconds"], "total_seconds": round(seconds, 1),
+            "settings": {k: config.to_dict()[k] for k in ("loss", "epochs", "lr", "batch_size", "margin", "distance",
+                                                        "hard_negatives", "remine_every", "per_class_in_batch")}}
+
+
+def st_run(*, kind: str, shots: int | None, epochs: int, batch_size: int, lr: float, iterations: int = 20) -> dict:
+    """sentence-transformers' own recipe: BatchHardTripletLoss defaults, or SetFit-style pairs + CosineSimilarityLoss."""
+    import torch
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer import losses
+
+    from siamese_text.data.pairs import class_pairs_dataset
+    from siamese_text.encoder import SiameseEncoder
+
+    torch.manual_seed(SEED)
+    train, test = _splits(shots)
+    model = SentenceTransformer(MODEL, device="cpu")
+    extra = {}
+    if kind == "batch-hard":
+        dataset, loss = train.rename_column("text", "sentence"), losses.BatchHardTripletLoss(model)
+        extra["batch_sampler"] = BatchSamplers.GROUP_BY_LABEL
+    else:  # SetFit's sampling: per text and iteration one positive (itself allowed) and one negative
+        dataset = class_pairs_dataset(train, 2 * iterations * len(train), seed=SEED, allow_self=True)
+        loss = losses.CosineSimilarityLoss(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=batch_size, learning_rate=lr,
+            warmup_steps=0.1, seed=SEED, data_seed=SEED, save_strategy="no", report_to="none", disable_tqdm=True,
+            use_cpu=True, **extra,
+        )
+        t0 = time.perf_counter()
+        SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss).train()
+        seconds = time.perf_counter() - t0
+    out = _class_metrics(SiameseEncoder(model), test, train)
+    out.update({"train_seconds": round(seconds, 1), "train_examples": len(dataset)})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=None, help="comma-separated parts of row names to run")
+    parser.add_argument("--few-shot-epochs", type=int, default=10)
+    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "banking77.json"))
+    args = parser.parse_args()
+    fe = args.few_shot_epochs
+    runs = {
+        "zero-shot all-MiniLM-L6-v2": zero_shot,
+        f"8-shot: siamese_text batch-hard, {fe} epochs": lambda: ours(shots=SHOTS, epochs=fe),
+        "8-shot: SetFit-style pairs + ST CosineSimilarityLoss, 1 epoch": lambda: st_run(
+            kind="setfit", shots=SHOTS, epochs=1, batch_size=16, lr=2e-5),
+        "full: siamtext train --dataset banking77 (defaults)": lambda: ours(),
+        "full: sentence-transformers BatchHardTripletLoss (its defaults)": lambda: st_run(
+            kind="batch-hard", shots=None, epochs=1, batch_size=32, lr=2e-5),
+        f"8-shot remine: triplet + 2 mined negatives, {fe} epochs": lambda: ours(
+            shots=SHOTS, loss="triplet", hard_negatives=2, epochs=fe),
+        f"8-shot remine: triplet + 2 mined negatives, re-mined every 40 steps, {fe} epochs": lambda: ours(
+            shots=SHOTS, loss="triplet", hard_negatives=2, remine_every=40, epochs=fe),
+    }
+    only = args.only.split(",") if args.only else None
+    out_path = Path(args.output)
+    results: dict[str, dict] = json.loads(out_path.read_text())["results"] if out_path.exists() and only else {}
+    for name, run in runs.items():
+        if only and not any(key in name for key in only):
+            continue
+        print(f"running: {name}", flush=True)
+        results[name] = run()
+        print(f"  {results[name]}", flush=True)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps({"results": results}, indent=2) + "\n")
+    print(f"\n{'run':<82}{'1-NN acc':>10}{'centroid':>10}{'MRR@10':>8}{'8-shot centroid':>17}{'train s':>9}")
+    for name, row in results.items():
+        shot = f"{row['8shot_centroid_accuracy']:.2f}" if "8shot_centroid_accuracy" in row else "-"
+        secs = f"{row['train_seconds']:.0f}" if "train_seconds" in row else "-"
+        print(f"{name:<82}{row['1nn_accuracy']:>10.2f}{row['centroid_accuracy']:>10.2f}{row['mrr@10']:>8.2f}{shot:>17}{secs:>9}")
+
+
+if __name__ == "__main__":
+    main()
