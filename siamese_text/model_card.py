@@ -1,0 +1,360 @@
+"""The model card (README.md) of a saved model, rendered from ``templates/model_card.md``.
+
+sentence-transformers writes a generic card when it saves; it knows nothing of the margin, the
+distance, the seed, the evaluation before and after, or the calibrated threshold. This card is
+built from what the folder itself holds (``results.json`` written by training, the calibration
+file, the module configs, the ONNX exports), so it can be regenerated at any time and never
+invents a figure: a section whose data is missing is left out.
+
+The YAML front matter is produced with ``yaml.safe_dump`` from a dict (never by string
+formatting), so it always parses, and uses the keys the Hub reads: ``library_name``,
+``pipeline_tag``, ``tags``, ``base_model``, ``datasets``, ``license`` and ``model-index``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from siamese_text.errors import ModelError
+
+__all__ = ["render_model_card", "write_model_card", "read_results", "CITATIONS"]
+
+TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+CITATIONS: dict[str, dict[str, str]] = {
+    "contrastive": {
+        "what": "Contrastive loss (Hadsell, Chopra & LeCun, 2006)",
+        "bibtex": """@inproceedings{hadsell2006dimensionality,
+  title     = {Dimensionality Reduction by Learning an Invariant Mapping},
+  author    = {Hadsell, Raia and Chopra, Sumit and LeCun, Yann},
+  booktitle = {IEEE Computer Society Conference on Computer Vision and Pattern Recognition (CVPR)},
+  volume    = {2},
+  pages     = {1735--1742},
+  year      = {2006}
+}""",
+    },
+    "sbert": {
+        "what": "Sentence-BERT (Reimers & Gurevych, 2019)",
+        "bibtex": """@inproceedings{reimers-2019-sentence-bert,
+  title     = {Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks},
+  author    = {Reimers, Nils and Gurevych, Iryna},
+  booktitle = {Proceedings of the 2019 Conference on Empirical Methods in Natural Language Processing},
+  publisher = {Association for Computational Linguistics},
+  pages     = {3982--3992},
+  year      = {2019},
+  url       = {https://arxiv.org/abs/1908.10084}
+}""",
+    },
+    "triplet": {
+        "what": "Triplet loss (Schroff, Kalenichenko & Philbin, 2015)",
+        "bibtex": """@inproceedings{schroff2015facenet,
+  title     = {FaceNet: A Unified Embedding for Face Recognition and Clustering},
+  author    = {Schroff, Florian and Kalenichenko, Dmitry and Philbin, James},
+  booktitle = {IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages     = {815--823},
+  year      = {2015},
+  url       = {https://arxiv.org/abs/1503.03832}
+}""",
+    },
+    "batch-triplet": {
+        "what": "Batch-hard / batch-all triplet mining (Hermans, Beyer & Leibe, 2017)",
+        "bibtex": """@article{hermans2017defense,
+  title   = {In Defense of the Triplet Loss for Person Re-Identification},
+  author  = {Hermans, Alexander and Beyer, Lucas and Leibe, Bastian},
+  journal = {arXiv preprint arXiv:1703.07737},
+  year    = {2017}
+}""",
+    },
+}
+
+_LOSSES: dict[str, tuple[str, str]] = {
+    "contrastive": (
+        "Contrastive loss",
+        "Similar pairs are pulled together (their squared distance is the loss); dissimilar pairs are pushed "
+        "apart until they are at least the margin away.",
+    ),
+    "online-contrastive": (
+        "Online contrastive loss",
+        "Contrastive loss on the hard pairs of each batch only: positives farther apart than the closest "
+        "negative, negatives closer than the farthest positive.",
+    ),
+    "triplet": (
+        "Triplet loss",
+        "For each (anchor, positive, negative) the anchor must be closer to the positive than to the negative "
+        "by at least the margin.",
+    ),
+    "batch-hard-triplet": (
+        "Batch-hard triplet loss",
+        "For each anchor, the farthest same-class text and the closest other-class text in the batch form the triplet.",
+    ),
+    "batch-semi-hard-triplet": (
+        "Batch-semi-hard triplet loss",
+        "Negatives farther than the positive but within the margin are chosen from the batch.",
+    ),
+    "batch-all-triplet": (
+        "Batch-all triplet loss",
+        "Every valid triplet of the batch that violates the margin contributes to the loss.",
+    ),
+}
+_TASKS = {
+    "score": ("semantic-similarity", "Semantic Similarity"),
+    "binary": ("pair-classification", "Pair Classification"),
+    "triplet": ("triplet", "Triplet"),
+    "class": ("information-retrieval", "Retrieval"),
+}
+# TrainConfig fields shown elsewhere in the card, or that say where files went rather than how it trained.
+_NOT_HYPERPARAMETERS = {"dataset", "model", "loss", "distance", "margin", "seed", "output", "overwrite", "config", "extra",
+                        "text_columns", "label_column", "label_kind"}
+
+
+def read_results(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """``results.json`` of a model folder, ``None`` if there is none; a broken file is a :class:`ModelError`."""
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is not valid JSON ({str(exc).splitlines()[0]}); retrain or delete it") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a JSON object; retrain or delete it")
+    return data
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, (dict, list)) else {}
+
+
+def _is_hub_id(name: Any) -> bool:
+    return isinstance(name, str) and bool(_HUB_ID.match(name)) and not Path(name).exists()
+
+
+def _number(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _dataset_label(dataset: dict[str, Any]) -> str:
+    """A Hub id as it is; a local file or folder by its name only (a full local path means nothing on the Hub)."""
+    source = str(dataset.get("id") or dataset.get("name") or "data")
+    return source if _is_hub_id(source) else Path(source).name or source
+
+
+def _base_license(base_model: str | None) -> str | None:
+    """The base model's licence, read from its card in a local folder or the local Hub cache (no network)."""
+    if not base_model:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.repocard import metadata_load
+
+    local = Path(base_model) / "README.md"
+    if local.is_file():
+        path: Any = local
+    elif _is_hub_id(base_model):
+        path = try_to_load_from_cache(base_model, "README.md")
+    else:
+        return None
+    if not isinstance(path, (str, Path)) or not Path(path).is_file():
+        return None
+    try:
+        meta = metadata_load(Path(path)) or {}
+    except Exception:  # a base card with broken YAML must not stop ours
+        return None
+    licence = meta.get("license")
+    return licence if isinstance(licence, str) else None
+
+
+def _structure(folder: Path) -> dict[str, Any]:
+    """Pooling, normalisation, dimension, length and architecture, from the saved module configs."""
+    modules = _json(folder / "modules.json")
+    modules = modules if isinstance(modules, list) else []
+    types = [m.get("type", "") for m in modules if isinstance(m, dict)]
+    pooling_cfg: dict[str, Any] = {}
+    for m in modules:
+        if isinstance(m, dict) and m.get("type", "").endswith("Pooling"):
+            pooling_cfg = _json(folder / m.get("path", "") / "config.json")
+    mode = pooling_cfg.get("pooling_mode")
+    if not isinstance(mode, str):
+        mode = next((k[len("pooling_mode_"):].replace("_tokens", "") for k, v in pooling_cfg.items()
+                     if k.startswith("pooling_mode_") and v is True), "mean")
+    config = _json(folder / "config.json")
+    st_config = _json(folder / "config_sentence_transformers.json")
+    return {
+        "pooling": {"mean": "masked mean", "cls": "CLS-token", "max": "max"}.get(mode, mode),
+        "normalize": any(t.endswith("Normalize") for t in types),
+        "dimension": pooling_cfg.get("word_embedding_dimension") or config.get("hidden_size") or "?",
+        # sentence-transformers < 6 kept it in sentence_bert_config.json, 6 in the tokenizer config
+        "max_seq_length": _json(folder / "sentence_bert_config.json").get("max_seq_length")
+        or (length if isinstance(length := _json(folder / "tokenizer_config.json").get("model_max_length"), int)
+            and length < 1_000_000 else "?"),
+        "architecture": ", ".join(config.get("architectures") or []) or config.get("model_type") or "transformer",
+        "similarity_fn": {"cosine": "cosine similarity", "dot": "dot product", "euclidean": "negative Euclidean distance",
+                          "manhattan": "negative Manhattan distance"}.get(st_config.get("similarity_fn_name") or "cosine", "cosine similarity"),
+    }
+
+
+def _metrics(results: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]], list[dict[str, Any]]]:
+    """Table columns and rows, and the model-index results (one per evaluated split, baselines left out)."""
+    metrics = results.get("metrics") or {}
+    metrics = {s: m for s, m in metrics.items() if isinstance(m, dict) and m}
+    splits = list(metrics)
+    names = list(dict.fromkeys(n for s in splits for n in metrics[s]))
+    columns = [s[: -len("_before")] + " (before)" if s.endswith("_before") else s for s in splits]
+    rows = [(n, [_number(metrics[s][n]) if n in metrics[s] else "-" for s in splits]) for n in names]
+    dataset = results.get("dataset") or {}
+    task_type, task_name = _TASKS.get(dataset.get("label_kind"), ("sentence-similarity", "Sentence Similarity"))
+    index = []
+    for split in splits:
+        if split.endswith("_before"):
+            continue
+        values = [{"type": n, "value": round(float(v), 4), "name": n.replace("_", " ")}
+                  for n, v in metrics[split].items() if isinstance(v, (int, float))]
+        if values:
+            index.append({
+                "task": {"type": task_type, "name": task_name},
+                "dataset": {"name": f"{_dataset_label(dataset)} {split}", "type": _dataset_label(dataset), "split": split,
+                            **({"config": dataset["config"]} if dataset.get("config") else {})},
+                "metrics": values,
+            })
+    return columns, rows, index
+
+
+def _calibration(folder: Path) -> dict[str, Any] | None:
+    from siamese_text.calibration import CALIBRATION_FILE, load_calibration
+
+    calibration = load_calibration(folder)
+    if calibration is None:
+        return None
+    where = " ".join(str(x) for x in (calibration.dataset, calibration.config, calibration.split) if x) or "given pairs"
+    return {
+        "metric": calibration.metric,
+        "threshold": f"{calibration.threshold:.4f}",
+        "objective": calibration.objective,
+        "method": calibration.method,
+        "where": where,
+        "fit": [(k, _number(v)) for k, v in (calibration.fit or {}).items()],
+        "file": CALIBRATION_FILE,
+    }
+
+
+def _versions(results: dict[str, Any]) -> dict[str, str]:
+    versions = {k: str(v) for k, v in (results.get("versions") or {}).items()}
+    if not versions:  # no training record: the versions this card was written with
+        for name in ("siamese_text", "sentence_transformers", "transformers", "torch", "huggingface_hub"):
+            try:
+                versions[name] = metadata.version(name.replace("siamese_text", "siamese-text").replace("_", "-"))
+            except metadata.PackageNotFoundError:
+                continue
+    return versions
+
+
+def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | None = None, repo_id: str | None = None) -> str:
+    """The card text for a model folder (``results`` defaults to its ``results.json``)."""
+    import jinja2
+    import yaml
+
+    folder = Path(folder)
+    results = results if results is not None else (read_results(folder) or {})
+    structure = _structure(folder)
+    dataset = results.get("dataset") or {}
+    loss = results.get("loss") or {}
+    base_model = results.get("base_model")
+    licence = results.get("license") or _base_license(base_model)
+    columns, rows, index = _metrics(results)
+    name = repo_id or folder.name
+    loss_name = loss.get("name")
+
+    tags = ["sentence-transformers", "sentence-similarity", "feature-extraction", "siamese", "siamese-text"]
+    tags += [f"loss:{loss_name}", f"distance:{loss['distance']}"] if loss_name else []
+    front: dict[str, Any] = {"library_name": "sentence-transformers", "pipeline_tag": "sentence-similarity", "tags": tags}
+    if licence:
+        front["license"] = licence
+    if _is_hub_id(base_model):
+        front["base_model"] = base_model
+    if _is_hub_id(dataset.get("id")):
+        front["datasets"] = [dataset["id"]]
+    if index:
+        front["model-index"] = [{"name": name, "results": index}]
+
+    citations = [CITATIONS["sbert"]]
+    if loss_name and "contrastive" in loss_name:
+        citations.insert(0, CITATIONS["contrastive"])
+    if loss_name and "triplet" in loss_name:
+        citations.insert(0, CITATIONS["triplet"])
+        if loss_name.startswith("batch"):
+            citations.insert(1, CITATIONS["batch-triplet"])
+    title, explanation = _LOSSES.get(loss_name or "", (str(loss_name), ""))
+    arguments = results.get("arguments") or {}
+    hyper = [(k, f"{v:g}" if isinstance(v, float) else str(v)) for k, v in arguments.items()
+             if k not in _NOT_HYPERPARAMETERS and v is not None and v != {}]
+    train_unit = "triplets" if loss_name and "triplet" in loss_name else "pairs" if loss_name else ""
+    versions = _versions(results)
+    onnx = sorted(p.relative_to(folder).as_posix() for p in (folder / "onnx").glob("*.onnx")) if (folder / "onnx").is_dir() else []
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)), autoescape=False,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True)
+    text = env.get_template(TEMPLATE.name).render(
+        front_matter=yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000),
+        title=name,
+        model_id=repo_id or str(folder),
+        **structure,
+        base_model=base_model,
+        base_model_is_hub=_is_hub_id(base_model),
+        license=licence,
+        dataset={
+            "id": dataset.get("id") or dataset.get("name"),
+            "is_hub": _is_hub_id(dataset.get("id")),
+            "config": dataset.get("config"),
+            "roles": ", ".join(f"{role} = `{col}`" for role, col in (dataset.get("roles") or {}).items()) or "-",
+            "label_kind": dataset.get("label_kind") or "-",
+            "rows": ", ".join(f"{split} {n:,}" for split, n in (dataset.get("rows") or {}).items()) or "-",
+        } if dataset else None,
+        train_examples=f"{results['train_examples']:,}" if isinstance(results.get("train_examples"), int) else "-",
+        train_unit=train_unit,
+        loss={"name": loss_name, "title": title, "distance": loss.get("distance", "?"), "margin": loss.get("margin"),
+              "explanation": explanation} if loss_name else None,
+        hyperparameters=hyper,
+        seed=results.get("seed", arguments.get("seed", "-")),
+        train_seconds=results.get("train_seconds"),
+        examples_per_second=results.get("train_examples_per_second"),
+        total_seconds=results.get("total_seconds"),
+        metric_columns=columns,
+        metric_rows=rows,
+        before_note="Columns marked *(before)* are the base model on the same split, before training."
+        if any(c.endswith("(before)") for c in columns) else "",
+        calibration=_calibration(folder),
+        metric=(loss.get("distance") if loss.get("distance") in ("cosine", "euclidean", "manhattan") else "cosine"),
+        onnx_files=onnx,
+        versions=versions,
+        version_rows=list(versions.items()),
+        citations=citations,
+    )
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def write_model_card(folder: str | os.PathLike, results: dict[str, Any] | None = None, *, repo_id: str | None = None) -> Path:
+    """Write ``folder/README.md`` (replacing sentence-transformers' generic card) atomically; returns its path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder} is not a folder; save the model before writing its card")
+    text = render_model_card(folder, results=results, repo_id=repo_id)
+    fd, tmp = tempfile.mkstemp(prefix=".README.md.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, folder / "README.md")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return folder / "README.md"
