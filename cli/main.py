@@ -55,6 +55,10 @@ def _register() -> None:
 
     for command in (evaluate.evaluate, calibrate.calibrate, verify.verify, score.score):
         cli.add_command(command)
+    from siamese_text_cli import encode, export, push
+
+    for command in (encode.encode, export.export, push.push):
+        cli.add_command(command)
 
 
 _register()

@@ -82,16 +82,26 @@ class SiameseEncoder:
         return cls(model, name_or_path=str(model_name_or_path))
 
     @classmethod
-    def load(cls, model_name_or_path: str | os.PathLike, *, device: str | None = None, backend: str = "torch") -> SiameseEncoder:
-        """Load any sentence-transformers folder or Hub id as it was saved (its own pooling)."""
+    def load(
+        cls, model_name_or_path: str | os.PathLike, *, device: str | None = None, backend: str = "torch",
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> SiameseEncoder:
+        """Load any sentence-transformers folder or Hub id as it was saved (its own pooling).
+
+        ``backend="onnx"`` runs an exported ``onnx/*.onnx`` (pick one with ``model_kwargs={"file_name": ...}``).
+        """
         from sentence_transformers import SentenceTransformer
 
         name = str(model_name_or_path)
         path = Path(name)
         if path.exists() and not (path / "modules.json").exists() and not (path / "config.json").exists():
             raise ModelError(f"{name} is not a model folder (no modules.json or config.json); train or save a model there first")
+        if backend == "onnx":  # ours, not sentence-transformers': theirs needs optimum, which pins transformers<4.58
+            from siamese_text.export import load_onnx
+
+            return cls(load_onnx(name, file_name=(model_kwargs or {}).get("file_name"), device=device), name_or_path=name)
         try:
-            model = SentenceTransformer(name, device=device or "cpu", backend=backend)
+            model = SentenceTransformer(name, device=device or "cpu", backend=backend, model_kwargs=model_kwargs)
         except (OSError, ValueError, KeyError) as exc:
             raise _model_error(name, exc) from exc
         return cls(model, name_or_path=name)

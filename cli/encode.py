@@ -1,0 +1,117 @@
+"""``siamtext encode``: embed a file of texts into a .npy matrix (one row per text, in file order)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def read_texts(path: str, *, column: str | None) -> list[str]:
+    """Texts of a .txt file (one per line) or of one column of a .csv/.tsv/.jsonl file; empty texts are refused."""
+    from siamese_text.errors import ConfigError, DataError
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"--input {path} does not exist; give a .txt file with one text per line")
+    suffix = file.suffix.lower()
+    if suffix not in (".txt", ".csv", ".tsv", ".jsonl"):
+        raise DataError(f"--input {path} has suffix {suffix or '(none)'}; use .txt, .csv, .tsv or .jsonl")
+    if suffix == ".txt":
+        if column:
+            raise ConfigError("--column is for .csv/.tsv/.jsonl inputs; a .txt input has one text per line")
+        texts = file.read_text(encoding="utf-8").splitlines()
+    else:
+        if not column:
+            raise ConfigError(f"--input {path} is a table; name its text column with --column")
+        texts = _column(file, column)
+    if not texts:
+        raise DataError(f"--input {path} holds no texts")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            where = f"line {i + 1}" if suffix == ".txt" else f"row {i + 1}, column {column!r}"
+            raise DataError(f"--input {path} {where} is empty; remove it (rows of the output follow the input)")
+    return texts
+
+
+def _column(file: Path, column: str) -> list[Any]:
+    from siamese_text.errors import DataError
+
+    if file.suffix.lower() == ".jsonl":
+        rows = []
+        for i, line in enumerate(file.read_text(encoding="utf-8").splitlines()):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    raise DataError(f"--input {file} line {i + 1} is not JSON; fix or remove it") from None
+    else:
+        with file.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f, delimiter="\t" if file.suffix.lower() == ".tsv" else ","))
+    if rows and not all(isinstance(r, dict) and column in r for r in rows):
+        names = ", ".join(rows[0]) if isinstance(rows[0], dict) else "none"
+        raise DataError(f"--input {file} has no column {column!r} in every row; its columns are {names}")
+    return [r[column] for r in rows]
+
+
+def check_output(path: str, *, overwrite: bool) -> Path:
+    from siamese_text.errors import ConfigError
+
+    out = Path(path)
+    if out.suffix != ".npy":
+        raise ConfigError(f"--output {path} must end in .npy")
+    if out.is_dir():
+        raise ConfigError(f"--output {path} is a folder; give a .npy file name")
+    if out.exists() and not overwrite:
+        raise ConfigError(f"--output {path} already exists; pass --overwrite to replace it or choose another --output")
+    if not out.absolute().parent.is_dir():
+        raise ConfigError(f"the parent folder of --output {path} does not exist; create {out.absolute().parent} first")
+    return out
+
+
+def save_npy(out: Path, array: Any) -> None:
+    """Write to a temporary file beside ``out`` and rename: a crash never leaves half a matrix."""
+    import numpy as np
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npy", dir=out.absolute().parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.asarray(array, dtype=np.float32))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command()
+@click.argument("model")
+@click.option("--input", "input_path", required=True, help="Texts: .txt (one per line), or .csv/.tsv/.jsonl with --column.")
+@click.option("--column", default=None, help="The text column of a .csv/.tsv/.jsonl input.")
+@click.option("--output", "output_path", required=True, help="The .npy file to write (float32, n x dimension).")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
+@click.option("--onnx-file", default=None, help="With --backend onnx: e.g. onnx/model_qint8_quantized.onnx (default onnx/model.onnx).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--normalize", is_flag=True, help="L2-normalise the embeddings (a model saved with normalisation always is).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
+def encode(model: str, input_path: str, column: str | None, output_path: str, backend: str, onnx_file: str | None,
+           batch_size: int, normalize: bool, overwrite: bool) -> None:
+    """Embed the texts of --input with MODEL (a folder or Hub id) and save them to --output."""
+    from siamese_text.errors import ConfigError
+
+    if onnx_file and backend != "onnx":
+        raise ConfigError("--onnx-file needs --backend onnx")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    texts = read_texts(input_path, column=column)
+    out = check_output(output_path, overwrite=overwrite)
+    from siamese_text.encoder import SiameseEncoder
+
+    encoder = SiameseEncoder.load(model, backend=backend, model_kwargs={"file_name": onnx_file} if onnx_file else None)
+    embeddings = encoder.encode(texts, batch_size=batch_size, normalize=normalize)
+    save_npy(out, embeddings)
+    click.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {out} ({backend})")
