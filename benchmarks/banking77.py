@@ -13,7 +13,9 @@ Rows (all on all-MiniLM-L6-v2, seed 42, the Banking77 test split as queries):
   SetFit-style pairs (each text, 20 times: one random same-class partner, itself allowed, and one
   other-class partner) with sentence-transformers ``CosineSimilarityLoss``, same epochs budget in steps;
 * re-mining, 8-shot: triplet loss with 2 mined hard negatives per pair, without and with
-  ``--remine-every``, same steps.
+  ``--remine-every``, same steps;
+* re-mining for batch-hard: class-balanced batches filled with each class's nearest classes
+  (``--hard-negatives 8``), mined once before training vs re-mined ``--remine-every`` steps, same steps.
 
 Prints a table and writes benchmarks/results/banking77.json.
 """
@@ -136,6 +138,13 @@ def main() -> None:
             shots=SHOTS, loss="triplet", hard_negatives=2, epochs=fe),
         f"8-shot remine: triplet + 2 mined negatives, re-mined every 40 steps, {fe} epochs": lambda: ours(
             shots=SHOTS, loss="triplet", hard_negatives=2, remine_every=40, epochs=fe),
+        f"8-shot batch-hard remine: nearest-class batches (--hard-negatives 8), {fe} epochs": lambda: ours(
+            shots=SHOTS, hard_negatives=8, epochs=fe),
+        f"8-shot batch-hard remine: nearest-class batches, re-mined every 20 steps, {fe} epochs": lambda: ours(
+            shots=SHOTS, hard_negatives=8, remine_every=20, epochs=fe),
+        "full batch-hard remine: nearest-class batches (--hard-negatives 8)": lambda: ours(hard_negatives=8),
+        "full batch-hard remine: nearest-class batches, re-mined every 100 steps": lambda: ours(
+            hard_negatives=8, remine_every=100),
     }
     only = args.only.split(",") if args.only else None
     out_path = Path(args.output)

@@ -41,7 +41,8 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--per-class-in-batch", type=int, default=4, show_default=True,
               help="Texts per class in each class-balanced batch (batch-* losses).")
 @click.option("--hard-negatives", type=int, default=0, show_default=True,
-              help="Mine this many hard negatives per positive pair with the model (contrastive and triplet losses).")
+              help="Mine hard negatives with the model: this many per positive pair (contrastive, triplet), "
+                   "or batches of a class and classes among its K nearest (batch-* losses).")
 @click.option("--mining-margin", type=float, default=0.05, show_default=True,
               help="Skip mined candidates whose cosine similarity is within this of the positive's (likely false negatives).")
 @click.option("--remine-every", type=int, default=None, help="Re-mine the hard negatives with the model being trained every N steps.")

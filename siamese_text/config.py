@@ -102,7 +102,9 @@ class TrainConfig:
     max_pairs: int | None = None
     samples_per_class: int | None = None  # few-shot: keep this many texts per class
     per_class_in_batch: int = 4  # K of the class-balanced "P classes x K texts" batches
-    hard_negatives: int = 0  # mine this many negatives per positive with the model (0: off)
+    # contrastive/triplet: mine this many negatives per positive with the model; batch-* losses: fill
+    # each batch with classes among the K nearest to its first class (0: off)
+    hard_negatives: int = 0
     mining_margin: float = 0.05  # skip candidates within this (similarity) of the positive
     remine_every: int | None = None  # re-mine with the model being trained every N steps
     extra: dict[str, Any] = field(default_factory=dict)
@@ -153,10 +155,6 @@ class TrainConfig:
             raise ConfigError(f"--per-class-in-batch must be at least 2 (a positive per anchor), got {self.per_class_in_batch}")
         if self.hard_negatives < 0:
             raise ConfigError(f"--hard-negatives must be 0 (off) or more, got {self.hard_negatives}")
-        if self.hard_negatives and self.loss in CLASS_LOSSES:
-            raise ConfigError(
-                f"--loss {self.loss} mines its negatives inside each batch; --hard-negatives is for contrastive and triplet losses, drop one"
-            )
         if not 0 <= self.mining_margin < 2:
             raise ConfigError(f"--mining-margin must be in [0, 2) (a cosine-similarity gap), got {self.mining_margin}")
         if self.remine_every is not None:

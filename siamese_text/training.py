@@ -24,7 +24,7 @@ from typing import Any
 
 from siamese_text.config import CLASS_LOSSES, IN_BATCH_LOSSES, TRIPLET_LOSSES, TrainConfig, check_margin
 from siamese_text.data.loading import PairData, column, load_data
-from siamese_text.data.mining import HardNegatives, remine_callback
+from siamese_text.data.mining import ClassNeighbours, HardNegatives, remine_callback
 from siamese_text.data.pairs import (
     check_class_sizes,
     class_pairs_dataset,
@@ -117,9 +117,12 @@ def _positive_threshold(config: TrainConfig, kind: str) -> float:
     return config.label_threshold if kind == "score" else 0.5
 
 
-def hard_negative_set(data: PairData, config: TrainConfig, train: Any) -> HardNegatives:
-    """The (anchor, positive) pairs whose negatives the model mines (``--hard-negatives K``)."""
+def hard_negative_set(data: PairData, config: TrainConfig, train: Any) -> HardNegatives | ClassNeighbours:
+    """What the model mines for ``--hard-negatives K``: negatives per (anchor, positive) pair, or,
+    for in-batch losses, the nearest classes each batch is filled with."""
     k, margin, seed = config.hard_negatives, config.mining_margin, config.seed
+    if config.loss in CLASS_LOSSES:
+        return ClassNeighbours.from_classes(train, k=k)
     if data.label_kind == "class":
         return HardNegatives.from_classes(train, k=k, margin=margin, seed=seed)
     if data.label_kind == "triplet":
@@ -182,7 +185,8 @@ def train(
     check_output_dir(config.output, overwrite=config.overwrite)
     train_rows = train_split(data, config)
     hard = hard_negative_set(data, config, train_rows) if config.hard_negatives else None
-    train_ds = prepare_train_dataset(data, config, train=train_rows) if hard is None else None
+    in_batch = isinstance(hard, ClassNeighbours)
+    train_ds = prepare_train_dataset(data, config, train=train_rows) if hard is None or in_batch else None
 
     random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -191,18 +195,23 @@ def train(
     )
     check_margin(config.loss, config.distance, config.effective_margin, normalized=config.normalize, dimension=encoder.dimension)
     loss = build_loss(config.loss, encoder.model, distance=config.distance, margin=config.margin)
-    if hard is not None:
+    if isinstance(hard, HardNegatives):
         stats = hard.mine(encoder)
         log(f"mined {config.hard_negatives} hard negatives for {len(hard.anchors):,} pairs "
             f"({stats['mined_fraction']:.0%} passed the filters)")
         train_ds = mined_dataset(hard, data, config, train_rows)
+    elif in_batch:
+        hard.mine(encoder)
+        log(f"batches: each class with classes among its {config.hard_negatives} nearest (mined with the model)")
     what = "texts" if config.loss in CLASS_LOSSES else "triplets" if config.loss in TRIPLET_LOSSES else "pairs"
     log(f"training on {len(train_ds):,} {what} ({config.loss} loss, {config.epochs} epoch(s), lr {config.lr})")
     eval_split = "validation" if "validation" in data.splits else None
     test_split = "test" if "test" in data.splits else eval_split
     before_split = eval_split or test_split
     if config.loss in CLASS_LOSSES:
-        sampler: Any = functools.partial(ClassBalancedBatchSampler, per_class=config.per_class_in_batch)
+        sampler: Any = functools.partial(
+            ClassBalancedBatchSampler, per_class=config.per_class_in_batch, neighbours=hard if in_batch else None
+        )
     elif config.group_by_length and config.loss not in IN_BATCH_LOSSES:
         sampler = LengthGroupedBatchSampler
     else:
@@ -266,9 +275,10 @@ def train(
             "versions": library_versions(),
         }
         if hard is not None:
-            results["hard_negatives"] = {"k": hard.k, "margin": hard.margin, "pairs": len(hard.anchors),
-                                         "mining_rounds": hard.rounds,
-                                         "remine_history": remine.history if remine is not None else []}
+            results["hard_negatives"] = {
+                "k": hard.k, "mining_rounds": hard.rounds, "remine_history": remine.history if remine is not None else [],
+                **({"what": "nearest classes per batch"} if in_batch else {"margin": hard.margin, "pairs": len(hard.anchors)}),
+            }
         (tmp / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return TrainResult(output=Path(config.output), metrics=metrics, results=results)
 

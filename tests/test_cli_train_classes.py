@@ -95,6 +95,29 @@ def test_triplet_with_mined_negatives_and_remining(tiny_model_dir, intents, tmp_
     assert mined["mining_rounds"] == 3 and [h["step"] for h in mined["remine_history"]] == [3.0, 6.0]
 
 
+def test_batch_hard_with_nearest_class_batches_and_remining(tiny_model_dir, intents, tmp_path, monkeypatch):
+    from siamese_text import losses
+
+    seen = []
+    forward = losses._BatchTripletLoss.forward
+
+    def spy(self, sentence_features, labels):
+        seen.append(labels.tolist())
+        return forward(self, sentence_features, labels)
+
+    monkeypatch.setattr(losses._BatchTripletLoss, "forward", spy)
+    out = tmp_path / "model"
+    result = run(*class_args(tiny_model_dir, intents, out, "--batch-size", "8", "--per-class-in-batch", "2",
+                             "--hard-negatives", "3", "--remine-every", "4"))
+    assert result.exit_code == 0, result.output
+    mined = json.loads((out / "results.json").read_text())["hard_negatives"]
+    # 12 classes x 2 chunks of 2 = 24 chunks, 4 per batch: 6 steps; mined before training and at step 4
+    assert len(seen) == 6 and mined["mining_rounds"] == 2 and mined["what"] == "nearest classes per batch"
+    for labels in seen:
+        counts = Counter(labels)
+        assert min(counts.values()) >= 2 and len(counts) >= 2, counts
+
+
 def test_contrastive_with_mined_negatives_on_scored_pairs(tiny_model_dir, scored_folder, tmp_path):
     out = tmp_path / "model"
     result = run("train", "--model", tiny_model_dir, "--dataset", scored_folder, "--text-columns", "sentence1,sentence2",
@@ -121,7 +144,8 @@ def test_datasets_lists_every_preset():
         (["--label-column", "intnet"], "no column 'intnet'; did you mean 'intent'"),
         (["--text-columns", "utterance,intent,utterance,intent"], "names 4 columns"),
         (["--dataset", "bankin77"], "unknown data set 'bankin77'; did you mean 'banking77'"),
-        (["--hard-negatives", "2"], "mines its negatives inside each batch"),
+        (["--hard-negatives", "2", "--remine-every", "0"], "--remine-every must be at least 1"),
+        (["--hard-negatives", "-1"], "--hard-negatives must be 0"),
         (["--loss", "triplet", "--remine-every", "5"], "needs --hard-negatives"),
         (["--samples-per-class", "1"], "--samples-per-class must be at least 2"),
         (["--batch-size", "3"], "--batch-size must be at least 4"),

@@ -143,3 +143,19 @@ def test_more_columns_than_roles(tmp_path):
         load_data(str(path), text_columns=("a", "b", "c"), label_column="d")
     with pytest.raises(DataError, match="--label-kind class takes one text column"):
         load_data(str(path), text_columns=("a", "b"), label_column="d", label_kind="class")
+
+
+def test_labelled_pairs_become_triplets_with_the_negatives_the_data_gives():
+    from siamese_text.data.pairs import scored_pairs_to_triplets
+
+    ds = datasets.Dataset.from_dict({
+        "text_a": ["how to reset pin", "how to reset pin", "card lost", "fee for transfer"],
+        "text_b": ["reset my pin code", "order a new card", "my card is gone", "exchange rate today"],
+        "label": [1, 0, 1, 0],
+    })
+    triplets = scored_pairs_to_triplets(ds, positive_threshold=0.5, seed=0)
+    rows = list(zip(*(column(triplets, c) for c in ("anchor", "positive", "negative"))))
+    assert len(rows) == 4  # two positive pairs, both ways round
+    # the anchor's own 0-labelled partner is its negative
+    assert ("how to reset pin", "reset my pin code", "order a new card") in rows
+    assert all(n not in (a, p) for a, p, n in rows)

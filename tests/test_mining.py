@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from siamese_text.data.loading import column
-from siamese_text.data.mining import HardNegatives, remine_callback
+from siamese_text.data.mining import ClassNeighbours, HardNegatives, remine_callback
 
 
 class FakeEncoder:
@@ -124,3 +124,10 @@ def test_single_text_classes_have_no_anchor():
     ds = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]})
     with pytest.raises(Exception, match="single text"):
         HardNegatives.from_classes(ds, k=1)
+
+
+def test_class_neighbours_order_classes_by_mean_embedding():
+    ds = datasets.Dataset.from_dict({"text": ["a1", "a2", "b1", "b2", "c1", "c2"], "label": [0, 0, 1, 1, 2, 2]})
+    neighbours = ClassNeighbours.from_classes(ds, k=1)
+    neighbours.mine(FakeEncoder({"a1": 0, "a2": 10, "b1": 100, "b2": 110, "c1": 20, "c2": 30}))
+    assert neighbours.table == {0: [2, 1], 1: [2, 0], 2: [0, 1]}

@@ -57,3 +57,46 @@ def test_random_batches_would_fail_the_guarantee():
     perm = np.random.default_rng(0).permutation(200)
     batches = [perm[i : i + 16] for i in range(0, 200, 16)]
     assert any(min(Counter(labels[i] for i in b).values()) < 2 for b in batches)
+
+
+class Neighbours:
+    """Class c's nearest classes are c+1, c+2, c+3 (mod 20), as mining would say."""
+
+    k = 3
+    table = {c: [(c + d) % 20 for d in range(1, 20)] for c in range(20)}
+
+
+def _near(a, b):
+    return (a - b) % 20 in (1, 2, 3) or (b - a) % 20 in (1, 2, 3)
+
+
+def test_nearest_class_batches_keep_the_guarantee_and_group_near_classes():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 20, 400).tolist()
+    plain = ClassBalancedBatchSampler(labelled(labels), 16, False, ["label"], None, 0)
+    hard = ClassBalancedBatchSampler(labelled(labels), 16, False, ["label"], None, 0, neighbours=Neighbours())
+
+    def near_share(batches):
+        classes = [sorted(Counter(labels[i] for i in b)) for b in batches]
+        return np.mean([all(any(_near(x, y) for y in cs if y != x) for x in cs) for cs in classes])
+
+    batches = list(hard)
+    assert abs(len(plain) - len(batches)) <= 1
+    for batch in batches:
+        counts = Counter(labels[i] for i in batch)
+        assert min(counts.values()) >= 2 and len(counts) >= 2
+    assert near_share(batches) > 0.6 > near_share(list(plain))
+
+
+def test_nearest_class_table_is_read_batch_by_batch():
+    labels = [i % 20 for i in range(400)]
+    neighbours = Neighbours()
+    sampler = ClassBalancedBatchSampler(labelled(labels), 8, False, ["label"], None, 0, per_class=4, neighbours=neighbours)
+    it = iter(sampler)
+    first = Counter(labels[i] for i in next(it))
+    assert len(first) == 2 and _near(*first)
+    neighbours.table = {c: [(c + 10) % 20] + [d for d in range(20) if d not in (c, (c + 10) % 20)] for c in range(20)}
+    neighbours.k = 1
+    for _ in range(5):
+        a, b = sorted(Counter(labels[i] for i in next(it)))
+        assert (b - a) % 20 == 10

@@ -29,7 +29,7 @@ from siamese_text.data.loading import column
 from siamese_text.data.pairs import ClassIndex, dedupe_class_texts
 from siamese_text.errors import DataError
 
-__all__ = ["HardNegatives", "remine_callback"]
+__all__ = ["HardNegatives", "ClassNeighbours", "remine_callback"]
 
 _CHUNK_ELEMENTS = 1 << 24  # similarities held at once: 16M floats = 64 MB
 
@@ -200,7 +200,43 @@ class HardNegatives:
         return datasets.Dataset.from_dict({"row": np.arange(total)}).with_transform(rows)
 
 
-def remine_callback(hard: HardNegatives, encoder: Any, *, every: int, log: Callable[[str], None] = print) -> Any:
+@dataclass
+class ClassNeighbours:
+    """For in-batch losses: which classes the model finds nearest each class (by class-mean embedding).
+
+    :class:`siamese_text.data.samplers.ClassBalancedBatchSampler` reads ``table`` to put a class in
+    a batch with classes among its ``k`` nearest, so batch-hard mining meets hard negatives.
+    """
+
+    texts: list[str]
+    labels: list[Any]
+    k: int
+    table: dict[Any, list[Any]] | None = None  # class -> the other classes, nearest first
+    rounds: int = 0
+
+    @classmethod
+    def from_classes(cls, ds: Any, *, k: int) -> ClassNeighbours:
+        return cls(texts=column(ds, "text"), labels=column(ds, "label"), k=k)
+
+    def mine(self, encoder: Any, *, batch_size: int = 64) -> dict[str, float]:
+        emb = np.asarray(encoder.encode(self.texts, batch_size=batch_size, normalize=True), dtype=np.float32)
+        classes = sorted(set(self.labels))
+        of = np.searchsorted(np.asarray(classes), np.asarray(self.labels))
+        centroids = np.zeros((len(classes), emb.shape[1]), dtype=np.float32)
+        np.add.at(centroids, of, emb)
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True).clip(1e-12)
+        sims = centroids @ centroids.T
+        np.fill_diagonal(sims, -np.inf)
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :-1]
+        self.table = {classes[i]: [classes[j] for j in row] for i, row in enumerate(order)}
+        self.rounds += 1
+        top = np.take_along_axis(sims, order[:, : min(self.k, order.shape[1])], 1)
+        return {"mined_fraction": 1.0, "mean_nearest_class_similarity": float(top.mean())}
+
+
+def remine_callback(
+    hard: HardNegatives | ClassNeighbours, encoder: Any, *, every: int, log: Callable[[str], None] = print
+) -> Any:
     """A transformers ``TrainerCallback`` that re-mines ``hard`` with the training model every ``every`` steps.
 
     The model is put back in training mode afterwards (encoding switches it to eval mode).
@@ -218,7 +254,8 @@ def remine_callback(hard: HardNegatives, encoder: Any, *, every: int, log: Calla
             encoder.model.train(was_training)
             stats["step"] = float(state.global_step)
             self.history.append(stats)
-            log(f"step {state.global_step}: re-mined {hard.k} negatives per pair ({stats['mined_fraction']:.0%} passed the filters)")
+            what = "nearest classes" if isinstance(hard, ClassNeighbours) else f"{hard.k} negatives per pair"
+            log(f"step {state.global_step}: re-mined {what} with the current model")
 
     callback = RemineCallback()
     callback.history = []

@@ -18,6 +18,13 @@ chunks share a class). sentence-transformers' ``GroupByLabelBatchSampler`` does 
 2; we want K = 4 (more positives per anchor) and an error that names the class that is too small.
 The rounds stop when fewer than 2 classes have chunks left, so the tail of a much larger class is
 left out of that epoch (a different tail each epoch).
+
+With ``neighbours`` (a :class:`siamese_text.data.mining.ClassNeighbours`, filled by mining with the
+model) the same chunks are grouped into *hard* batches instead: each batch starts from the next
+chunk of the stream and adds chunks of the classes the model finds nearest to it (drawn from its
+``k`` nearest that still have chunks), so batch-hard mining meets confusable classes in the batch
+rather than the random ones a 77-class round-robin gives. The table is read batch by batch, so
+re-mining during training takes effect at the next batch.
 """
 
 from __future__ import annotations
@@ -107,6 +114,7 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
         generator: torch.Generator | None = None,
         seed: int = 0,
         per_class: int | None = None,
+        neighbours: Any = None,
     ) -> None:
         super().__init__(
             dataset,
@@ -118,6 +126,7 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
         )
         if per_class is not None:
             self.per_class = per_class
+        self.neighbours = neighbours
         if batch_size < 4:
             raise ValueError(f"class-balanced batches need at least 2 classes x 2 texts, so batch_size >= 4 (got {batch_size})")
         self.per_class = max(2, min(self.per_class, batch_size // 2))
@@ -128,6 +137,7 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
         for i, label in enumerate(labels):
             groups.setdefault(label, []).append(i)
         self.groups = list(groups.values())
+        self.group_labels = list(groups)
         chunks = sorted((self._n_chunks(len(g)) for g in self.groups), reverse=True)
         self._n_streamed = sum(min(n, chunks[1]) for n in chunks)  # rounds stop when < 2 classes are left
 
@@ -157,11 +167,52 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
     def __iter__(self) -> Iterator[list[int]]:
         stream = self._stream()
         step = self.chunks_per_batch
+        if self.neighbours is not None:
+            yield from self._hard_batches(stream)
+            return
         for start in range(0, len(stream), step):
             group = stream[start : start + step]
             if len(group) < step and (self.drop_last or len(group) < 2):
                 break
             yield [i for _, chunk in group for i in chunk]
+
+    def _hard_batches(self, stream: list[tuple[int, list[int]]]) -> Iterator[list[int]]:
+        """The stream's chunks, each batch a seed class and classes among its ``k`` nearest (see module doc)."""
+        pool: dict[int, list[list[int]]] = {}
+        for c, chunk in stream:
+            pool.setdefault(c, []).append(chunk)
+        position = {label: g for g, label in enumerate(self.group_labels)}
+        remaining, cursor, step = len(stream), 0, self.chunks_per_batch
+        generator = torch.Generator()
+        generator.manual_seed(int(self.seed) + int(self.epoch) + 1)
+        while remaining:
+            size = min(step, remaining)
+            if size < step and (self.drop_last or size < 2):
+                break
+            while not pool[stream[cursor][0]]:
+                cursor += 1
+            seed = stream[cursor][0]
+            biggest = max(pool, key=lambda c: len(pool[c]))
+            if 2 * len(pool[biggest]) > remaining:  # drain a dominant class first, or it ends alone in a batch
+                seed = biggest
+            else:
+                cursor += 1
+            table = self.neighbours.table  # read now: a re-mine between batches takes effect here
+            near = [position[label] for label in (table or {}).get(self.group_labels[seed], []) if label in position]
+            near = [c for c in near[: self.neighbours.k] if pool.get(c) and c != seed]
+            near = [near[i] for i in torch.randperm(len(near), generator=generator).tolist()]
+            rest = list(dict.fromkeys(c for c, _ in stream[cursor:] if pool[c]))
+            chosen = [seed]
+            for c in [*near, *rest]:  # the nearest classes first, then the next classes of the stream
+                if len(chosen) < size and c not in chosen:
+                    chosen.append(c)
+            for c in rest:  # only a few classes are left: a class may give a second chunk
+                while len(chosen) < size and chosen.count(c) < len(pool[c]):
+                    chosen.append(c)
+            batch = [i for c in chosen for i in pool[c].pop()]
+            remaining -= len(chosen)
+            if len(set(chosen)) >= 2:  # a one-class batch has no negative: nothing to learn, skip it
+                yield batch
 
     def __len__(self) -> int:
         full, rest = divmod(self._n_streamed, self.chunks_per_batch)
