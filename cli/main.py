@@ -59,6 +59,10 @@ def _register() -> None:
 
     for command in (encode.encode, export.export, push.push):
         cli.add_command(command)
+    from siamese_text_cli import index, search
+
+    cli.add_command(index.index)
+    cli.add_command(search.search)
 
 
 _register()
