@@ -41,8 +41,11 @@ def search(folder: str, queries: tuple[str, ...], top_k: int, queries_file: str 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     texts = _queries(queries, queries_file)
+    from transformers.utils import logging as transformers_logging
+
     from siamese_text.search import SemanticIndex
 
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the hits
     index = SemanticIndex.load(folder)
     results = index.search(texts, top_k=top_k, batch_size=batch_size)
     if as_json:
