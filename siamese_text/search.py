@@ -105,13 +105,13 @@ def exact_top_k(
 
 
 _popcount = getattr(np, "bitwise_count", None)  # numpy >= 2: one POPCNT an element
+_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 def _popcount_u64(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     if _popcount is not None:
         return _popcount(x, out=out)
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-    out[:] = table[x.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.uint8)
+    out[:] = _BYTE_BITS[x.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.uint8)  # numpy 1.x
     return out
 
 
@@ -237,13 +237,8 @@ def _as_embeddings(x: Any, *, metric: str, what: str, chunk: int = _CODE_CHUNK) 
     return out
 
 
-def _same_model(built: str, given: str) -> bool:
-    resolve = lambda name: str(Path(name).resolve()) if Path(name).exists() else name  # noqa: E731
-    return built == given or resolve(built) == resolve(given)
-
-
-def _model_name(encoder: SiameseEncoder) -> str:
-    name = encoder.name_or_path
+def _model_name(name: str) -> str:
+    """A Hub id as it is; a local folder as its absolute path, so the manifest names it from anywhere."""
     return str(Path(name).resolve()) if Path(name).exists() else name
 
 
@@ -271,7 +266,6 @@ class SemanticIndex:
         self._encoder = encoder
         self._faiss: Any = None
         self._codes: np.ndarray | None = None
-        self._row = {i: row for row, i in enumerate(self.ids)}
 
     # ---- construction ---------------------------------------------------------------------
 
@@ -284,7 +278,7 @@ class SemanticIndex:
         check_backend(backend)
         embeddings = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
         probe = encoder.encode(PROBE_TEXT).tolist()
-        return cls.from_embeddings(embeddings, texts=texts, ids=ids, metadata=metadata, model=_model_name(encoder),
+        return cls.from_embeddings(embeddings, texts=texts, ids=ids, metadata=metadata, model=_model_name(encoder.name_or_path),
                                    backend=backend, metric=metric, encoder=encoder, probe=probe, **options)
 
     @classmethod
@@ -320,8 +314,6 @@ class SemanticIndex:
             raise DataError(f"new embeddings have shape {new.shape}, expected ({len(texts)}, {self.dimension})")
         self._build_backend(new)
         self.embeddings = np.concatenate([self.embeddings, new])
-        for row, i in enumerate(ids, start=len(self.ids)):
-            self._row[i] = row
         self.texts += texts
         self.ids += ids
         self.metadata += metadata
@@ -347,8 +339,8 @@ class SemanticIndex:
         return self._encoder
 
     def _checked(self, encoder: SiameseEncoder, *, where: str) -> SiameseEncoder:
-        given = _model_name(encoder)
-        if self.model != "unknown" and not _same_model(self.model, given):
+        given = _model_name(encoder.name_or_path)
+        if self.model != "unknown" and _model_name(self.model) != given:
             raise ModelError(f"{where} was built with model {self.model!r} but is loaded with {given!r}; "
                              f"use {self.model!r} or rebuild the index with the new model")
         if encoder.dimension != self.dimension:
