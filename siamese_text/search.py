@@ -189,12 +189,15 @@ def check_records(texts: Sequence[str], ids: Sequence[Any] | None = None, metada
     ids = [int(i) if isinstance(i, np.integer) else i for i in ids]
     if len(ids) != len(texts):
         raise DataError(f"{where}: {len(ids)} ids for {len(texts)} texts; give one id per text")
+    kind = type(existing[0] if existing else ids[0])
     for row, i in enumerate(ids):
-        if not isinstance(i, (int, str)) or isinstance(i, bool) or (existing and type(i) is not type(existing[0])) \
-                or type(i) is not type(ids[0]):
-            kind = type(existing[0] if existing else ids[0]).__name__
-            raise DataError(f"{where} row {row}: {id_name} {i!r} is not a {kind} like the other ids; "
-                            "ids must be all integers or all text")
+        if i is None or (isinstance(i, str) and not i.strip()):
+            raise DataError(f"{where} row {row}: {id_name} is missing; give every text an id")
+        if kind not in (int, str):
+            raise DataError(f"{where} row {row}: {id_name} {i!r} is a {kind.__name__}; ids must be integers or text")
+        if type(i) is not kind:
+            raise DataError(f"{where} row {row}: {id_name} {i!r} is not {'an int' if kind is int else 'text'} like "
+                            "the other ids; ids must be all integers or all text")
     seen = {i: -1 - row for row, i in enumerate(existing)}  # negative: a row already in the index
     for row, i in enumerate(ids):
         if i in seen:

@@ -141,6 +141,8 @@ def test_existing_out_needs_overwrite(built, tiny_model_dir, corpus_csv):
         ("id,question,topic\nq1,hello,x\nq1,bye,y\n", ["--text-column", "question", "--id-column", "id"],
          "row 1: duplicate column 'id' 'q1' (also at row 0)"),
         ("id,question,topic\nq1,hello,x\nq2,,y\n", ["--text-column", "question"], "row 1: column 'question' is"),
+        ("id,question,topic\nq1,hello,x\n,bye,y\n", ["--text-column", "question", "--id-column", "id"],
+         "row 1: column 'id' is missing"),
         ("id,question,topic\nq1,hello,x\n", ["--text-column", "question", "--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )

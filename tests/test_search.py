@@ -128,7 +128,7 @@ def test_add_grows_the_index_and_keeps_ids_unique(tiny_encoder, tmp_path):
     assert index.ids == list(range(8)) and len(index) == 8 and index.search(TEXTS[6], top_k=1)[0].id == 6
     with pytest.raises(DataError, match="duplicate id 3 .*row 3 of the index"):
         index.add(["another text"], ids=[3])
-    with pytest.raises(DataError, match="not a int like the other ids"):
+    with pytest.raises(DataError, match="not an int like the other ids"):
         index.add(["another text"], ids=["x"])
     index.save(tmp_path / "ix")
     loaded = SemanticIndex.load(tmp_path / "ix", encoder=tiny_encoder)
