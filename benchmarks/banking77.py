@@ -123,14 +123,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="comma-separated parts of row names to run")
     parser.add_argument("--few-shot-epochs", type=int, default=10)
+    parser.add_argument("--setfit-iterations", type=int, default=20, help="SetFit's num_iterations (pairs per text / 2)")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "banking77.json"))
     args = parser.parse_args()
     fe = args.few_shot_epochs
     runs = {
         "zero-shot all-MiniLM-L6-v2": zero_shot,
         f"8-shot: siamese_text batch-hard, {fe} epochs": lambda: ours(shots=SHOTS, epochs=fe),
-        "8-shot: SetFit-style pairs + ST CosineSimilarityLoss, 1 epoch": lambda: st_run(
-            kind="setfit", shots=SHOTS, epochs=1, batch_size=16, lr=2e-5),
+        f"8-shot: SetFit-style pairs ({args.setfit_iterations} iterations) + ST CosineSimilarityLoss, 1 epoch": lambda: st_run(
+            kind="setfit", shots=SHOTS, epochs=1, batch_size=16, lr=2e-5, iterations=args.setfit_iterations),
         "full: siamtext train --dataset banking77 (defaults)": lambda: ours(),
         "full: sentence-transformers BatchHardTripletLoss (its defaults)": lambda: st_run(
             kind="batch-hard", shots=None, epochs=1, batch_size=32, lr=2e-5),
