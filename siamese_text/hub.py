@@ -55,7 +55,7 @@ def check_model_folder(folder: str | os.PathLike) -> Path:
         raise ModelError(f"{path} is not a folder; give the folder a model was saved to (e.g. by 'siamtext train')")
     if not (path / "modules.json").is_file():
         raise ModelError(f"{path} is not a model folder (no modules.json); give the folder a model was saved to")
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
+    if not any((path / name).is_file() for name in WEIGHT_FILES) and not any(path.glob("onnx/*.onnx")):
         raise ModelError(
             f"{path} has no weights ({', '.join(WEIGHT_FILES)}); save or export the model there first"
         )

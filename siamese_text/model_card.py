@@ -271,7 +271,10 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
     base_model = results.get("base_model")
     licence = results.get("license") or _base_license(base_model)
     columns, rows, index = _metrics(results)
-    name = repo_id or folder.name
+    # Training writes the card inside a temporary folder that is renamed afterwards: name the model after
+    # the output path it was trained for, not the folder the card happens to be written in.
+    model_id = repo_id or (results.get("arguments") or {}).get("output") or str(folder)
+    name = repo_id or Path(model_id).name
     loss_name = loss.get("name")
 
     tags = ["sentence-transformers", "sentence-similarity", "feature-extraction", "siamese", "siamese-text"]
@@ -307,7 +310,7 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
     text = env.get_template(TEMPLATE.name).render(
         front_matter=yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000),
         title=name,
-        model_id=repo_id or str(folder),
+        model_id=model_id,
         **structure,
         base_model=base_model,
         base_model_is_hub=_is_hub_id(base_model),

@@ -110,6 +110,17 @@ def test_card_from_a_training_run(trained: Path, tmp_path: Path) -> None:
     assert SentenceTransformer(str(folder), device="cpu").encode(["a cat"]).shape == (1, 32)
 
 
+def test_card_written_inside_a_temporary_folder_names_the_output(trained: Path, tmp_path: Path) -> None:
+    """Training writes the card before atomic_dir renames the folder: the card names the final output."""
+    tmp = tmp_path / ".model.tmp-abc123"
+    shutil.copytree(trained, tmp)
+    results = json.loads((tmp / "results.json").read_text())
+    results["arguments"]["output"] = "runs/stsb-contrastive"
+    _, body = split_card(write_model_card(tmp, results).read_text())
+    assert "# stsb-contrastive" in body and 'SiameseEncoder.load("runs/stsb-contrastive")' in body
+    assert ".model.tmp" not in body
+
+
 def test_card_shows_the_calibrated_threshold(trained: Path, tmp_path: Path) -> None:
     from siamese_text.calibration import Calibration, save_calibration
 
