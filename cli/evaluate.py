@@ -9,18 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from siamese_text_cli.train import _columns  # the same --text-columns parsing as train
 
 from siamese_text.errors import ConfigError
 from siamese_text.scoring import METRICS
-
-
-def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    columns = tuple(c.strip() for c in value.split(",") if c.strip())
-    if not columns:
-        raise click.BadParameter("give column names separated by commas, e.g. --text-columns question1,question2")
-    return columns
 
 
 def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
