@@ -45,5 +45,5 @@ def verify(model: str, text_a: str, text_b: str, metric: str | None, as_json: bo
     if calibration is None:
         click.echo(f"not calibrated: {not_calibrated_message(model)}", err=True)
         return
-    click.echo(f"probability {record['probability']:.2f} likely the same")
+    click.echo(f"probability {record['probability']:.2f} that they are the same")
     click.echo(f"decision   {'same' if record['same'] else 'not the same'} (same if {calibration.describe()})")
