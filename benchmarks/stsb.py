@@ -1,0 +1,142 @@
+"""STS-B: siamese_text's losses against sentence-transformers' own, same model, data, batch, epochs, seed.
+
+    python benchmarks/stsb.py                 # full run (about 30 minutes on 2 CPU cores)
+    python benchmarks/stsb.py --max-pairs 500 # a quick smoke run
+
+Rows:
+* zero-shot all-MiniLM-L6-v2;
+* ``siamtext train --dataset stsb`` with its defaults (the default command);
+* siamese_text contrastive (soft labels), contrastive with 0/1 labels (score >= 0.6), online-contrastive
+  and triplet, at the reference settings (--ref-epochs, --batch-size, --ref-lr);
+* sentence-transformers CosineSimilarityLoss and ContrastiveLoss (labels score >= 0.6) at the same settings.
+
+Prints a table and writes benchmarks/results/stsb.json: STS-B test Spearman (cosine, x100), training
+pairs/s, and our pairs/s as a ratio of sentence-transformers' for the same loss (contrastive, 0/1 labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def st_baseline(loss_name: str, *, epochs: int, batch_size: int, lr: float, seed: int, max_pairs: int | None) -> dict:
+    """Train sentence-transformers' own loss the way its docs do, and time trainer.train()."""
+    import torch
+    from datasets import load_dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer import losses
+
+    torch.manual_seed(seed)
+    data = load_dataset("sentence-transformers/stsb")
+    train = data["train"]
+    if max_pairs:
+        train = train.shuffle(seed=seed).select(range(max_pairs))
+    model = SentenceTransformer(MODEL, device="cpu")
+    if loss_name == "CosineSimilarityLoss":
+        loss = losses.CosineSimilarityLoss(model)
+    else:
+        train = train.map(lambda row: {"score": float(row["score"] >= 0.6)})
+        loss = losses.ContrastiveLoss(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=batch_size, learning_rate=lr,
+            warmup_steps=0.1, seed=seed, data_seed=seed, save_strategy="no", report_to="none", disable_tqdm=True,
+            use_cpu=True,
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss)
+        t0 = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - t0
+    from siamese_text.encoder import SiameseEncoder
+    from siamese_text.evaluation import evaluate_scored_pairs
+
+    test = data["test"]
+    metrics = evaluate_scored_pairs(SiameseEncoder(model), list(test["sentence1"]), list(test["sentence2"]), list(test["score"]))
+    return {"spearman_cosine": metrics["spearman_cosine"], "pairs_per_second": len(train) * epochs / seconds,
+            "train_seconds": seconds}
+
+
+def ours(*, loss: str, epochs: int | None, batch_size: int, lr: float | None, seed: int, max_pairs: int | None,
+         binary_labels: bool = False) -> dict:
+    from siamese_text.config import TrainConfig
+    from siamese_text.training import train
+
+    kwargs = {k: v for k, v in {"epochs": epochs, "lr": lr}.items() if v is not None}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(dataset="stsb", loss=loss, batch_size=batch_size, seed=seed, max_pairs=max_pairs,
+                             binary_labels=binary_labels, output=str(Path(tmp) / "model"), **kwargs)
+        result = train(config, progress=False, log=lambda _line: None)
+    return {"spearman_cosine": result.metrics["test"]["spearman_cosine"],
+            "validation_spearman_cosine": result.metrics["validation"]["spearman_cosine"],
+            "pairs_per_second": result.results["train_examples_per_second"],
+            "train_seconds": result.results["train_seconds"], "epochs": config.epochs, "lr": config.lr,
+            "margin": config.effective_margin}
+
+
+def zero_shot() -> dict:
+    from datasets import load_dataset
+
+    from siamese_text.encoder import SiameseEncoder
+    from siamese_text.evaluation import evaluate_scored_pairs
+
+    test = load_dataset("sentence-transformers/stsb")["test"]
+    enc = SiameseEncoder.load(MODEL)
+    return {"spearman_cosine": evaluate_scored_pairs(enc, list(test["sentence1"]), list(test["sentence2"]), list(test["score"]))["spearman_cosine"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ref-epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--ref-lr", type=float, default=2e-5)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-pairs", type=int, default=None)
+    parser.add_argument("--only", default=None, help="comma-separated row names to run")
+    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "stsb.json"))
+    args = parser.parse_args()
+    ref = {"epochs": args.ref_epochs, "batch_size": args.batch_size, "lr": args.ref_lr, "seed": args.seed,
+           "max_pairs": args.max_pairs}
+    runs = {
+        "zero-shot": zero_shot,
+        "siamtext train --dataset stsb (default)": lambda: ours(loss="contrastive", epochs=None, lr=None,
+                                                               batch_size=16, seed=args.seed, max_pairs=args.max_pairs),
+        "siamese_text contrastive (soft labels)": lambda: ours(loss="contrastive", **ref),
+        "siamese_text contrastive (0/1 labels)": lambda: ours(loss="contrastive", binary_labels=True, **ref),
+        "siamese_text online-contrastive": lambda: ours(loss="online-contrastive", **ref),
+        "siamese_text triplet": lambda: ours(loss="triplet", **ref),
+        "sentence-transformers CosineSimilarityLoss": lambda: st_baseline("CosineSimilarityLoss", **ref),
+        "sentence-transformers ContrastiveLoss (0/1 labels)": lambda: st_baseline("ContrastiveLoss", **ref),
+    }
+    only = set(args.only.split(",")) if args.only else None
+    results: dict[str, dict] = {}
+    for name, run in runs.items():
+        if only and not any(key in name for key in only):
+            continue
+        print(f"running: {name}", flush=True)
+        results[name] = run()
+        print(f"  {results[name]}", flush=True)
+    ours_c = results.get("siamese_text contrastive (0/1 labels)")
+    st_c = results.get("sentence-transformers ContrastiveLoss (0/1 labels)")
+    ratio = ours_c["pairs_per_second"] / st_c["pairs_per_second"] if ours_c and st_c else None
+    print(f"\n{'run':<52}{'test Spearman':>15}{'pairs/s':>10}")
+    for name, row in results.items():
+        pps = f"{row['pairs_per_second']:.1f}" if "pairs_per_second" in row else "-"
+        print(f"{name:<52}{row['spearman_cosine']:>15.2f}{pps:>10}")
+    if ratio:
+        print(f"\ncontrastive (0/1 labels) training speed, siamese_text / sentence-transformers: {ratio:.2f}x")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps({"settings": ref, "results": results, "speed_ratio_contrastive": ratio}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
