@@ -45,7 +45,7 @@ DEFAULT_LOSS = "contrastive"
 # Defaults that depend on what the data holds; a flag the user gives always wins. Scored pairs:
 # the STS-B defaults above. Class-labelled texts: measured on Banking77 (benchmarks/banking77.py).
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "score": {"loss": DEFAULT_LOSS, "epochs": 1, "lr": 2e-5, "batch_size": 16},
+    "score": {"loss": DEFAULT_LOSS, "epochs": 3, "lr": 5e-5, "batch_size": 16},
     "binary": {"loss": "contrastive", "epochs": 1, "lr": 2e-5, "batch_size": 16},
     "triplet": {"loss": "triplet", "epochs": 1, "lr": 2e-5, "batch_size": 16},
     "class": {"loss": "batch-hard-triplet", "epochs": 1, "lr": 2e-5, "batch_size": 32},
