@@ -279,7 +279,21 @@ def train(
                 "k": hard.k, "mining_rounds": hard.rounds, "remine_history": remine.history if remine is not None else [],
                 **({"what": "nearest classes per batch"} if in_batch else {"margin": hard.margin, "pairs": len(hard.anchors)}),
             }
+        if data.label_kind == "binary" and eval_split:
+            # A 0/1 pair model is used to decide "same / not same": fit the threshold and the
+            # probabilities on validation (never test) and save them beside the model.
+            from siamese_text.calibration import calibrate_model_dir
+
+            calibration = calibrate_model_dir(
+                encoder, tmp, data.split(eval_split), metric=config.distance,
+                dataset=config.dataset, config=data.config, split=eval_split,
+            )
+            results["calibration"] = calibration.to_dict()
+            log(f"calibrated on {eval_split}: {calibration.describe()}")
         (tmp / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        from siamese_text.model_card import write_model_card
+
+        write_model_card(tmp, results)
     return TrainResult(output=Path(config.output), metrics=metrics, results=results)
 
 

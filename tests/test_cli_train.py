@@ -104,3 +104,35 @@ def test_help_is_instant_and_does_not_import_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "train" in proc.stdout
+
+
+def test_binary_pairs_are_calibrated_and_every_model_gets_a_card(tiny_model_dir, tmp_path):
+    import yaml
+
+    from siamese_text.calibration import load_calibration
+    from siamese_text.encoder import SiameseEncoder
+
+    folder = tmp_path / "dups"
+    folder.mkdir()
+    words = "the cat dog sat on mat ran in park bank money card fee".split()
+    for split, n in (("train", 24), ("validation", 12)):
+        rows = ["q1,q2,dup"]
+        for i in range(n):
+            a = " ".join(words[(i + j) % len(words)] for j in range(4))
+            b = a if i % 2 == 0 else " ".join(reversed(words[i % 5 : i % 5 + 4]))
+            rows.append(f"{a},{b},{int(i % 2 == 0)}")
+        (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "model"
+    result = run("train", "--model", str(tiny_model_dir), "--dataset", str(folder), "--text-columns", "q1,q2",
+                 "--label-column", "dup", "--batch-size", "8", "--output", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    calibration = load_calibration(out)
+    assert calibration is not None and calibration.split == "validation"
+    results = json.loads((out / "results.json").read_text())
+    assert results["calibration"]["threshold"] == pytest.approx(calibration.threshold)
+    predictions = SiameseEncoder.load(out).predict_pairs([("the cat dog sat", "the cat dog sat")])
+    assert predictions[0].same is True
+    card = (out / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["library_name"] == "sentence-transformers" and "loss:contrastive" in front["tags"]
+    assert f"{calibration.threshold:.4f}"[:4] in card
