@@ -128,8 +128,8 @@ class SiameseEncoder:
 
     @property
     def dimension(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
-        return int(dim)
+        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get())
 
     @property
     def max_seq_length(self) -> int | None:
