@@ -60,19 +60,21 @@ _CODE_CHUNK = 1 << 16  # corpus rows per Hamming pass: the uint64 temporaries st
 
 
 def _merge(block: np.ndarray, start: int, best_s: np.ndarray, best_i: np.ndarray, thr: np.ndarray) -> None:
-    """Fold the scores of rows ``start..`` into each query's running top-k (sorted), in place."""
-    flat = np.flatnonzero(block > thr[:, None])  # 1-D nonzero: several times faster than 2-D
+    """Fold ``block`` (corpus rows ``start..`` x queries) into each query's running top-k (sorted), in place."""
+    flat = np.flatnonzero(block > thr)  # 1-D nonzero: several times faster than 2-D
     if flat.size == 0:
         return
-    r_all, c = np.divmod(flat, block.shape[1])
-    rows, r = np.unique(r_all, return_inverse=True)
+    col, query = np.divmod(flat, block.shape[1])
+    order = np.argsort(query, kind="stable")
+    col, query = col[order], query[order]
+    rows, r = np.unique(query, return_inverse=True)
     counts = np.bincount(r, minlength=rows.size)
     k = best_s.shape[1]
     pad_s = np.full((rows.size, k + int(counts.max())), -np.inf, dtype=np.float32)
     pad_i = np.full(pad_s.shape, np.iinfo(np.int64).max, dtype=np.int64)
     pad_s[:, :k], pad_i[:, :k] = best_s[rows], best_i[rows]
     pos = k + np.arange(r.size) - (np.cumsum(counts) - counts)[r]
-    pad_s[r, pos], pad_i[r, pos] = block[r_all, c], start + c
+    pad_s[r, pos], pad_i[r, pos] = block[col, query], start + col
     keep = np.lexsort((pad_i, -pad_s), axis=1)[:, :k]  # best first; ties go to the lower row
     best_s[rows], best_i[rows] = np.take_along_axis(pad_s, keep, 1), np.take_along_axis(pad_i, keep, 1)
     thr[rows] = best_s[rows, -1]
@@ -85,21 +87,23 @@ def exact_top_k(
 
     One query is a matrix-vector product over the whole (contiguous) corpus, bounded by memory
     bandwidth; a batch is a GEMM on corpus blocks of ``block_elements / b`` rows, bounded by arithmetic.
+    Blocks are ``rows x queries`` (``E_block @ Q.T``): OpenBLAS runs that shape faster than ``Q @ E_block.T``.
     """
     n, b = embeddings.shape[0], queries.shape[0]
     k = min(k, n)
     best_s = np.full((b, k), -np.inf, dtype=np.float32)
     best_i = np.full((b, k), np.iinfo(np.int64).max, dtype=np.int64)
+    queries_t = np.ascontiguousarray(queries.T)
     rows = max(_SEED_ROWS, block_elements // b)
     for start in range(0, n, rows):  # one BLAS call a block: on a busy machine each call waits for its threads
         stop = min(n, start + rows)
         if b == 1:  # matrix-vector: numpy's GEMM path is slower for a single row
-            block = (embeddings[start:stop] @ queries[0])[None, :]
+            block = (embeddings[start:stop] @ queries_t[:, 0])[:, None]
         else:
-            block = queries @ embeddings[start:stop].T
+            block = embeddings[start:stop] @ queries_t
         if start == 0:  # the k-th best of the first rows, less one ulp, lets their top k (and ties) through
-            seed = min(block.shape[1], max(k, _SEED_ROWS))
-            thr = np.nextafter(np.partition(block[:, :seed], seed - k, axis=1)[:, seed - k], np.float32(-np.inf))
+            seed = min(block.shape[0], max(k, _SEED_ROWS))
+            thr = np.nextafter(np.partition(block[:seed], seed - k, axis=0)[seed - k], np.float32(-np.inf))
         _merge(block, start, best_s, best_i, thr)
     return best_s, best_i
 
