@@ -273,7 +273,7 @@ def main() -> None:
         result["binary_isotropic"] = bench_backend(iso, queries, truth, "binary", "rescore_multiplier",
                                                    [10, 100, 1000], min(args.timed, 100))
     result["machine"]["load_average_end"] = os.getloadavg()
-    result["machine"]["peak_rss_mb"] = _status_mb("VmPeak")
+    result["machine"]["peak_virtual_mb"] = _status_mb("VmPeak")  # address space; per-phase RSS peaks are above
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print_table(result)
