@@ -34,7 +34,7 @@ from siamese_text.data.pairs import (
     scores_to_contrastive,
 )
 from siamese_text.encoder import SiameseEncoder
-from siamese_text.errors import DataError
+from siamese_text.errors import DataError, SiameseTextError
 from siamese_text.evaluation import evaluate_data
 from siamese_text.losses import build_loss
 from siamese_text.storage import atomic_dir, check_output_dir
@@ -284,12 +284,16 @@ def train(
             # probabilities on validation (never test) and save them beside the model.
             from siamese_text.calibration import calibrate_model_dir
 
-            calibration = calibrate_model_dir(
-                encoder, tmp, data.split(eval_split), metric=config.distance,
-                dataset=config.dataset, config=data.config, split=eval_split,
-            )
-            results["calibration"] = calibration.to_dict()
-            log(f"calibrated on {eval_split}: {calibration.describe()}")
+            try:
+                calibration = calibrate_model_dir(
+                    encoder, tmp, data.split(eval_split), metric=config.distance,
+                    dataset=config.dataset, config=data.config, split=eval_split,
+                )
+            except SiameseTextError as exc:  # e.g. a validation split with one class: keep the model
+                log(f"not calibrated: {exc}")
+            else:
+                results["calibration"] = calibration.to_dict()
+                log(f"calibrated on {eval_split}: {calibration.describe()}")
         (tmp / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
         from siamese_text.model_card import write_model_card
 
