@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -49,9 +48,14 @@ def sts_test(limit: int | None) -> tuple[list[str], list[str], list[float]]:
     return (a[:limit], b[:limit], s[:limit]) if limit else (a, b, s)
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def memory_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process. Not ``ru_maxrss``: Linux carries that over
+    fork + exec, so every worker would report the parent's peak (the export)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def worker(backend: str, onnx_dir: str, rounds: int, limit: int | None, out: str) -> None:
@@ -63,7 +67,7 @@ def worker(backend: str, onnx_dir: str, rounds: int, limit: int | None, out: str
     sentences = list(dict.fromkeys(a + b))
     import torch  # noqa: F401  (every backend imports it: sentence-transformers needs it)
 
-    baseline = rss_mb()
+    baseline = memory_mb("VmRSS")
     t0 = time.perf_counter()
     if backend == "st-fp32":
         from sentence_transformers import SentenceTransformer
@@ -93,7 +97,7 @@ def worker(backend: str, onnx_dir: str, rounds: int, limit: int | None, out: str
     index = {s: i for i, s in enumerate(sentences)}
     ea, eb = emb[[index[x] for x in a]], emb[[index[x] for x in b]]
     cosine = (ea * eb).sum(1) / (np.linalg.norm(ea, axis=1) * np.linalg.norm(eb, axis=1))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = memory_mb("VmHWM")
     Path(out).write_text(json.dumps({
         "backend": backend, "speeds": speeds, "sentences": len(sentences), "load_seconds": load_seconds,
         "spearman": float(spearmanr(cosine, gold)[0] * 100), "peak_rss_mb": peak, "baseline_rss_mb": baseline,
