@@ -20,6 +20,8 @@ _EXPORTS = {
     "train": "siamese_text.training",
     "load_data": "siamese_text.data.loading",
     "SiameseTextError": "siamese_text.errors",
+    "SemanticIndex": "siamese_text.search",
+    "Hit": "siamese_text.search",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from siamese_text.data.loading import load_data
     from siamese_text.encoder import SiameseEncoder
     from siamese_text.errors import SiameseTextError
+    from siamese_text.search import Hit, SemanticIndex
     from siamese_text.training import train
 
 

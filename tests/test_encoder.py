@@ -73,3 +73,18 @@ def test_bad_arguments_are_named(tiny_encoder, tmp_path):
         SiameseEncoder.load(tmp_path)
     with pytest.raises(ModelError, match="cannot load model"):
         SiameseEncoder.from_pretrained(str(tmp_path / "missing"))
+
+
+def test_public_api_is_the_short_all_and_import_is_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, siamese_text; assert 'torch' not in sys.modules; "
+        "print(sorted(siamese_text.__all__)); siamese_text.SemanticIndex; siamese_text.SiameseEncoder"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(sorted(
+        ["Hit", "SemanticIndex", "SiameseEncoder", "SiameseTextError", "TrainConfig", "__version__", "load_data", "train"]
+    ))
