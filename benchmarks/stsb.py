@@ -33,7 +33,11 @@ def st_baseline(loss_name: str, *, epochs: int, batch_size: int, lr: float, seed
     """Train sentence-transformers' own loss the way its docs do, and time trainer.train()."""
     import torch
     from datasets import load_dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.sentence_transformer import losses
 
     torch.manual_seed(seed)
