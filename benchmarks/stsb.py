@@ -129,6 +129,7 @@ def main() -> None:
         print(f"running: {name}", flush=True)
         results[name] = run()
         print(f"  {results[name]}", flush=True)
+        _write(args.output, ref, results)  # after every row, so a stopped run keeps what it measured
     ours_c = results.get("siamese_text contrastive (0/1 labels)")
     st_c = results.get("sentence-transformers ContrastiveLoss (0/1 labels)")
     ratio = ours_c["pairs_per_second"] / st_c["pairs_per_second"] if ours_c and st_c else None
@@ -138,8 +139,12 @@ def main() -> None:
         print(f"{name:<52}{row['spearman_cosine']:>15.2f}{pps:>10}")
     if ratio:
         print(f"\ncontrastive (0/1 labels) training speed, siamese_text / sentence-transformers: {ratio:.2f}x")
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"settings": ref, "results": results, "speed_ratio_contrastive": ratio}, indent=2) + "\n")
+    _write(args.output, ref, results, speed_ratio_contrastive=ratio)
+
+
+def _write(path: str, settings: dict, results: dict, **extra: object) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"settings": settings, "results": results, **extra}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
