@@ -33,8 +33,11 @@ def _queries(queries: tuple[str, ...], queries_file: str | None) -> list[str]:
 @click.option("--queries-file", default=None, help="Queries, one a line ('-' for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of {query, hits: [{rank, id, text, score, metadata}]}.")
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Queries embedded per batch.")
+@click.option("--model-backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Embed the queries with torch or with the model's ONNX export (siamtext export).")
+@click.option("--onnx-file", default=None, help="With --model-backend onnx: which onnx/*.onnx file of the model.")
 def search(folder: str, queries: tuple[str, ...], top_k: int, queries_file: str | None, as_json: bool,
-           batch_size: int) -> None:
+           batch_size: int, model_backend: str, onnx_file: str | None) -> None:
     """Search the index in FOLDER for each QUERY; scores are similarities (higher = more similar)."""
     if top_k < 1:
         raise ConfigError(f"-k/--top-k must be at least 1, got {top_k}")
@@ -47,6 +50,13 @@ def search(folder: str, queries: tuple[str, ...], top_k: int, queries_file: str 
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the hits
     index = SemanticIndex.load(folder)
+    if model_backend == "onnx":
+        from siamese_text.encoder import SiameseEncoder
+
+        kwargs = {"file_name": onnx_file} if onnx_file else None
+        index.use_encoder(SiameseEncoder.load(index.model, backend="onnx", model_kwargs=kwargs))
+    elif onnx_file is not None:
+        raise ConfigError("--onnx-file goes with --model-backend onnx; add it or drop --onnx-file")
     results = index.search(texts, top_k=top_k, batch_size=batch_size)
     if as_json:
         out = [{"query": q, "hits": [hit.to_dict() for hit in hits]} for q, hits in zip(texts, results)]

@@ -363,6 +363,11 @@ class SemanticIndex:
                                  "retrained?); rebuild the index")
         return encoder
 
+    def use_encoder(self, encoder: SiameseEncoder) -> SemanticIndex:
+        """Embed queries with ``encoder`` (e.g. the index's model run through ONNX), checked as in :meth:`load`."""
+        self._encoder = self._checked(encoder, where="this index")
+        return self
+
     def __repr__(self) -> str:
         return f"SemanticIndex({len(self):,} x {self.dimension}, backend={self.backend!r}, model={self.model!r})"
 

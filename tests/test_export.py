@@ -6,6 +6,7 @@ One export of the tiny model is shared by the module (the dynamo exporter takes 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,20 @@ def test_encode_bad_input(case: str, message: str, saved: Path, exported: Path, 
     before = snapshot(tmp_path)
     one_error_line(run("encode", str(model), "--input", str(inp), "--output", str(out), *extra), message)
     assert snapshot(tmp_path) == before
+
+
+def test_search_embeds_queries_with_the_onnx_export(exported: Path, tmp_path: Path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\na dog ran in the park\nmy card was lost\nhow do i reset my password\n")
+    index = tmp_path / "index"
+    built = run("index", "build", str(exported), str(corpus), "--out", str(index))
+    assert built.exit_code == 0, built.output
+    torch_hits = run("search", str(index), "my card was lost", "-k", "2", "--json")
+    onnx_hits = run("search", str(index), "my card was lost", "-k", "2", "--json", "--model-backend", "onnx")
+    assert torch_hits.exit_code == 0 and onnx_hits.exit_code == 0, torch_hits.output + onnx_hits.output
+    t, o = json.loads(torch_hits.output)[0]["hits"], json.loads(onnx_hits.output)[0]["hits"]
+    assert [h["id"] for h in t] == [h["id"] for h in o]
+    assert o[0]["text"] == "my card was lost"
+    assert abs(t[0]["score"] - o[0]["score"]) < 1e-4
+    bad = run("search", str(index), "x", "--onnx-file", "onnx/model.onnx")
+    assert bad.exit_code == 2 and "--model-backend onnx" in bad.output
