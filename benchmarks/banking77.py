@@ -23,11 +23,12 @@ Prints a table and writes benchmarks/results/banking77.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from rows import run_rows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -147,17 +148,7 @@ def main() -> None:
         "full batch-hard remine: nearest-class batches, re-mined every 100 steps": lambda: ours(
             hard_negatives=8, remine_every=100),
     }
-    only = args.only.split(",") if args.only else None
-    out_path = Path(args.output)
-    results: dict[str, dict] = json.loads(out_path.read_text())["results"] if out_path.exists() and only else {}
-    for name, run in runs.items():
-        if only and not any(key in name for key in only):
-            continue
-        print(f"running: {name}", flush=True)
-        results[name] = run()
-        print(f"  {results[name]}", flush=True)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(json.dumps({"results": results}, indent=2) + "\n")
+    results = run_rows(runs, only=args.only, output=args.output)
     print(f"\n{'run':<82}{'1-NN acc':>10}{'centroid':>10}{'MRR@10':>8}{'8-shot centroid':>17}{'train s':>9}")
     for name, row in results.items():
         shot = f"{row['8shot_centroid_accuracy']:.2f}" if "8shot_centroid_accuracy" in row else "-"

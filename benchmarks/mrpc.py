@@ -18,11 +18,12 @@ Prints a table and writes benchmarks/results/mrpc.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from rows import run_rows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -110,17 +111,7 @@ def main() -> None:
         "sentence-transformers ContrastiveLoss (its defaults)": lambda: st_run("ContrastiveLoss"),
         "sentence-transformers OnlineContrastiveLoss (its defaults)": lambda: st_run("OnlineContrastiveLoss"),
     }
-    only = args.only.split(",") if args.only else None
-    out_path = Path(args.output)
-    results: dict[str, dict] = json.loads(out_path.read_text())["results"] if out_path.exists() and only else {}
-    for name, run in runs.items():
-        if only and not any(key in name for key in only):
-            continue
-        print(f"running: {name}", flush=True)
-        results[name] = run()
-        print(f"  {results[name]}", flush=True)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(json.dumps({"results": results}, indent=2) + "\n")
+    results = run_rows(runs, only=args.only, output=args.output)
     print(f"\n{'run':<62}{'val acc @ train thr':>20}{'val best acc':>14}{'val best F1':>13}{'train s':>9}")
     for name, row in results.items():
         secs = f"{row['train_seconds']:.0f}" if "train_seconds" in row else "-"

@@ -17,11 +17,12 @@ pairs/s, and our pairs/s as a ratio of sentence-transformers' for the same loss 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from rows import run_rows, write
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -121,15 +122,7 @@ def main() -> None:
         "sentence-transformers CosineSimilarityLoss": lambda: st_baseline("CosineSimilarityLoss", **ref),
         "sentence-transformers ContrastiveLoss (0/1 labels)": lambda: st_baseline("ContrastiveLoss", **ref),
     }
-    only = set(args.only.split(",")) if args.only else None
-    results: dict[str, dict] = {}
-    for name, run in runs.items():
-        if only and not any(key in name for key in only):
-            continue
-        print(f"running: {name}", flush=True)
-        results[name] = run()
-        print(f"  {results[name]}", flush=True)
-        _write(args.output, ref, results)  # after every row, so a stopped run keeps what it measured
+    results = run_rows(runs, only=args.only, output=args.output, header={"settings": ref})
     ours_c = results.get("siamese_text contrastive (0/1 labels)")
     st_c = results.get("sentence-transformers ContrastiveLoss (0/1 labels)")
     ratio = ours_c["pairs_per_second"] / st_c["pairs_per_second"] if ours_c and st_c else None
@@ -139,12 +132,8 @@ def main() -> None:
         print(f"{name:<52}{row['spearman_cosine']:>15.2f}{pps:>10}")
     if ratio:
         print(f"\ncontrastive (0/1 labels) training speed, siamese_text / sentence-transformers: {ratio:.2f}x")
-    _write(args.output, ref, results, speed_ratio_contrastive=ratio)
+    write(args.output, results, {"settings": ref}, speed_ratio_contrastive=ratio)
 
-
-def _write(path: str, settings: dict, results: dict, **extra: object) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"settings": settings, "results": results, **extra}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
