@@ -219,6 +219,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--timed", type=int, default=300, help="queries timed one at a time for HNSW and binary")
     parser.add_argument("--no-faiss", action="store_true")
+    parser.add_argument("--hnsw-m", type=int, default=None, help="HNSW neighbours a node (default: the library's)")
+    parser.add_argument("--ef-construction", type=int, default=None, help="HNSW efConstruction (default: the library's)")
+    parser.add_argument("--ef-search", default="16,32,64,128,256,512", help="HNSW efSearch values to sweep")
     parser.add_argument("--no-isotropic", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(RESULTS / "search.json"))
@@ -261,8 +264,10 @@ def main() -> None:
                                      args.timed)
     if not args.no_faiss:
         print("faiss HNSW (building) ...", flush=True)
-        result["faiss_hnsw"] = bench_backend(exact, queries, truth, "faiss", "ef_search", [16, 32, 64, 128, 256],
-                                             args.timed)
+        hnsw = {key: value for key, value in (("hnsw_m", args.hnsw_m), ("ef_construction", args.ef_construction))
+                if value is not None}
+        result["faiss_hnsw"] = bench_backend(exact, queries, truth, "faiss", "ef_search",
+                                             [int(v) for v in args.ef_search.split(",")], args.timed, **hnsw)
     if not args.no_isotropic:
         print("binary on isotropic data ...", flush=True)
         del exact

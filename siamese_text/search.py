@@ -45,11 +45,12 @@ MANIFEST, EMBEDDINGS, RECORDS, CODES, FAISS_FILE = (
 FAISS_INSTALL = "pip install 'siamese-text[faiss]'"
 # Embedded at build and again at load: a model folder retrained in place keeps its name but not this.
 PROBE_TEXT = "siamese_text index probe: how do I reset the password of my account?"
-# Measured in benchmarks/search.py on 1M x 384 (README): HNSW efSearch 256 is the most recall (0.91)
-# within 2 ms a query at efConstruction 40; 10 x k binary candidates give recall@10 0.999 on clustered data.
-DEFAULT_OPTIONS: dict[str, int] = {"hnsw_m": 32, "ef_construction": 40, "ef_search": 256, "nlist": 0, "nprobe": 16,
+# Measured in benchmarks/search.py on 1M x 384 (README), idle 2-core machine: HNSW efConstruction 128
+# gives recall@10 0.997 at efSearch 128 (0.73 ms a query); efConstruction 40 built faster but
+# reached only 0.91 even at efSearch 256. 10 x k binary candidates give recall@10 0.999 on clustered data.
+DEFAULT_OPTIONS: dict[str, int] = {"hnsw_m": 32, "ef_construction": 128, "ef_search": 128, "nlist": 0, "nprobe": 16,
                                    "rescore_multiplier": 10}
-_BLOCK_ELEMENTS = 1 << 23  # scores per block (32 MiB): big enough for a GEMM near peak, bounded in memory
+_BLOCK_ELEMENTS = 1 << 21  # scores per block (8 MiB, stays in cache): measured fastest of 2^19..2^23 on 1M x 384, b=100
 _SEED_ROWS = 4096  # rows whose top-k seeds the running threshold
 _CODE_CHUNK = 1 << 16  # corpus rows per Hamming pass: the uint64 temporaries stay in cache
 
