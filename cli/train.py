@@ -28,7 +28,7 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--loss", type=click.Choice(LOSSES), default=None,
               help="Default: contrastive for scored or 0/1 pairs, triplet for triplets, batch-hard-triplet for class-labelled texts.")
 @click.option("--distance", type=click.Choice(DISTANCES), default="cosine", show_default=True)
-@click.option("--margin", type=float, default=None, help="Loss margin (default: the measured one for the loss and distance).")
+@click.option("--margin", type=float, default=None, help="Loss margin (default: the measured one for the loss, distance and kind of data).")
 @click.option("--epochs", type=int, default=None, help="Default: measured per data kind (3 for scored pairs, 1 for 0/1 pairs and triplets).")
 @click.option("--batch-size", type=int, default=None, help="Default: 16 for pairs and triplets, 32 for class-labelled texts.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: measured per data kind; 5e-5 for scored pairs, 2e-5 otherwise).")

@@ -1,0 +1,41 @@
+"""Defaults by label kind, and the flags that override them."""
+
+from __future__ import annotations
+
+import pytest
+
+from siamese_text.config import DEFAULT_MARGINS, KIND_DEFAULTS, TrainConfig
+from siamese_text.errors import ConfigError
+
+
+def test_binary_pairs_default_to_the_measured_contrastive_margin() -> None:
+    config = TrainConfig(dataset="mrpc").resolve("binary")
+    assert config.loss == "contrastive"
+    assert config.effective_margin == KIND_DEFAULTS["binary"]["margin"] != DEFAULT_MARGINS["contrastive"]["cosine"]
+
+
+def test_scored_pairs_keep_margin_one_so_soft_labels_target_cosine_equal_to_the_score() -> None:
+    assert TrainConfig(dataset="stsb").resolve("score").effective_margin == 1.0
+
+
+@pytest.mark.parametrize(
+    ("options", "margin"),
+    [
+        ({"margin": 0.8}, 0.8),  # the flag wins
+        ({"distance": "euclidean"}, DEFAULT_MARGINS["contrastive"]["euclidean"]),  # the kind margin is a cosine one
+        ({"loss": "online-contrastive"}, DEFAULT_MARGINS["online-contrastive"]["cosine"]),  # only for the kind's loss
+    ],
+)
+def test_kind_margin_never_overrides_what_the_user_chose(options: dict, margin: float) -> None:
+    assert TrainConfig(dataset="mrpc", **options).resolve("binary").effective_margin == margin
+
+
+def test_unset_options_come_from_the_label_kind() -> None:
+    config = TrainConfig(dataset="banking77").resolve("class")
+    assert (config.loss, config.epochs, config.batch_size) == ("batch-hard-triplet", 1, 32)
+    assert TrainConfig(dataset="x.csv", epochs=2).resolve("class").epochs == 2
+
+
+def test_margin_before_resolve_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigError, match="resolve"):
+        _ = TrainConfig(dataset="mrpc").effective_margin
