@@ -1,6 +1,6 @@
 """MRPC: 0/1-labelled pairs, contrastive training, against sentence-transformers in the same run.
 
-    python benchmarks/mrpc.py                 # every row (about 15 minutes on 2 CPU cores)
+    python benchmarks/mrpc.py                 # every row (about 45 minutes on 2 idle CPU cores)
     python benchmarks/mrpc.py --only zero     # rows whose name contains one of these
 
 The figure is honest: validation accuracy at the cosine threshold that is most accurate on the

@@ -135,6 +135,5 @@ def main() -> None:
     write(args.output, results, {"settings": ref}, speed_ratio_contrastive=ratio)
 
 
-
 if __name__ == "__main__":
     main()
