@@ -29,7 +29,7 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
               help="Default: contrastive for scored or 0/1 pairs, triplet for triplets, batch-hard-triplet for class-labelled texts.")
 @click.option("--distance", type=click.Choice(DISTANCES), default="cosine", show_default=True)
 @click.option("--margin", type=float, default=None, help="Loss margin (default: the measured one for the loss, distance and kind of data).")
-@click.option("--epochs", type=int, default=None, help="Default: measured per data kind (3 for scored and 0/1 pairs, 1 for triplets and class-labelled texts).")
+@click.option("--epochs", type=int, default=None, help="Default: measured per data kind (3 for scored and 0/1 pairs, 1 for triplets and class-labelled texts, 20 with --samples-per-class).")
 @click.option("--batch-size", type=int, default=None, help="Default: 16 for pairs and triplets, 32 for class-labelled texts.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: measured per data kind; 5e-5 for scored and 0/1 pairs, 2e-5 otherwise).")
 @click.option("--max-seq-length", type=int, default=256, show_default=True)

@@ -18,6 +18,7 @@ __all__ = [
     "IN_BATCH_LOSSES",
     "CLASS_LOSSES",
     "KIND_DEFAULTS",
+    "FEW_SHOT_EPOCHS",
     "check_margin",
 ]
 
@@ -54,6 +55,10 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "triplet": {"loss": "triplet", "epochs": 1, "lr": 2e-5, "batch_size": 16},
     "class": {"loss": "batch-hard-triplet", "epochs": 1, "lr": 2e-5, "batch_size": 32},
 }
+# Few-shot class data (--samples-per-class) is a few hundred texts: one epoch is a handful of steps.
+# On Banking77 with 8 texts a class, batch-hard reached centroid accuracy 84.32 after 10 epochs and
+# 84.74 after 20 (zero-shot 80.49; benchmarks/banking77.py).
+FEW_SHOT_EPOCHS = 20
 
 
 def check_margin(loss: str, distance: str, margin: float, *, normalized: bool, dimension: int | None = None) -> None:
@@ -173,6 +178,8 @@ class TrainConfig:
         In place, so a caller holding the config reads the values the run used.
         """
         defaults = KIND_DEFAULTS.get(label_kind, KIND_DEFAULTS["score"])
+        if self.epochs is None and label_kind == "class" and self.samples_per_class is not None:
+            self.epochs = FEW_SHOT_EPOCHS
         for name in ("loss", "epochs", "lr", "batch_size"):
             if getattr(self, name) is None:
                 setattr(self, name, defaults[name])

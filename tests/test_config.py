@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siamese_text.config import DEFAULT_MARGINS, KIND_DEFAULTS, TrainConfig
+from siamese_text.config import DEFAULT_MARGINS, FEW_SHOT_EPOCHS, KIND_DEFAULTS, TrainConfig
 from siamese_text.errors import ConfigError
 
 
@@ -34,6 +34,12 @@ def test_unset_options_come_from_the_label_kind() -> None:
     config = TrainConfig(dataset="banking77").resolve("class")
     assert (config.loss, config.epochs, config.batch_size) == ("batch-hard-triplet", 1, 32)
     assert TrainConfig(dataset="x.csv", epochs=2).resolve("class").epochs == 2
+
+
+def test_few_shot_class_data_trains_for_more_epochs_unless_told() -> None:
+    assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").epochs == FEW_SHOT_EPOCHS > 1
+    assert TrainConfig(dataset="banking77", samples_per_class=8, epochs=3).resolve("class").epochs == 3
+    assert TrainConfig(dataset="x.csv", samples_per_class=8).resolve("binary").epochs == KIND_DEFAULTS["binary"]["epochs"]
 
 
 def test_margin_before_resolve_is_refused_with_the_fix() -> None:
