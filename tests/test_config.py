@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siamese_text.config import DEFAULT_MARGINS, FEW_SHOT_EPOCHS, KIND_DEFAULTS, TrainConfig
+from siamese_text.config import DEFAULT_MARGINS, FEW_SHOT_EPOCHS, KIND_DEFAULTS, LOSS_DEFAULTS, TrainConfig
 from siamese_text.errors import ConfigError
 
 
@@ -40,6 +40,15 @@ def test_few_shot_class_data_trains_for_more_epochs_unless_told() -> None:
     assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").epochs == FEW_SHOT_EPOCHS > 1
     assert TrainConfig(dataset="banking77", samples_per_class=8, epochs=3).resolve("class").epochs == 3
     assert TrainConfig(dataset="x.csv", samples_per_class=8).resolve("binary").epochs == KIND_DEFAULTS["binary"]["epochs"]
+
+
+def test_triplet_on_scored_pairs_takes_its_own_measured_settings() -> None:
+    triplet = TrainConfig(dataset="stsb", loss="triplet").resolve("score")
+    assert (triplet.epochs, triplet.lr) == (LOSS_DEFAULTS["score", "triplet"]["epochs"], LOSS_DEFAULTS["score", "triplet"]["lr"])
+    assert (triplet.epochs, triplet.lr) != (KIND_DEFAULTS["score"]["epochs"], KIND_DEFAULTS["score"]["lr"])
+    assert TrainConfig(dataset="stsb", loss="triplet", epochs=3).resolve("score").epochs == 3  # the flag wins
+    default = TrainConfig(dataset="stsb").resolve("score")  # the kind's own loss keeps the kind's settings
+    assert (default.loss, default.epochs, default.lr) == ("contrastive", 3, 5e-5)
 
 
 def test_margin_before_resolve_is_refused_with_the_fix() -> None:
