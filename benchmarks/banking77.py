@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rows import run_rows
+from rows import run_rows, train_in_tmp
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -67,14 +67,7 @@ def zero_shot() -> dict:
 
 
 def ours(*, shots: int | None = None, **options) -> dict:
-    from siamese_text.config import TrainConfig
-    from siamese_text.training import train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig(dataset="banking77", samples_per_class=shots, seed=SEED, output=str(Path(tmp) / "m"), **options)
-        t0 = time.perf_counter()
-        result = train(config, progress=False, log=lambda line: print("   ", line, flush=True))
-        seconds = time.perf_counter() - t0
+    config, result, seconds = train_in_tmp(dataset="banking77", samples_per_class=shots, seed=SEED, **options)
     test = result.metrics["test"]
     return {"1nn_accuracy": test["cosine_1nn_accuracy"], "centroid_accuracy": test["cosine_centroid_accuracy"],
             "mrr@10": test["cosine_mrr@10"], "train_seconds": result.results["train_seconds"], "total_seconds": round(seconds, 1),

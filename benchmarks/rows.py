@@ -31,6 +31,21 @@ def run_rows(runs: dict[str, Callable[[], dict[str, Any]]], *, only: str | None,
     return results
 
 
+def train_in_tmp(*, log: Callable[[str], None] | None = None, **options: Any) -> tuple[Any, Any, float]:
+    """``siamtext train`` with ``options`` into a temporary folder: (resolved config, TrainResult, seconds)."""
+    import tempfile
+    import time
+
+    from siamese_text.config import TrainConfig
+    from siamese_text.training import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(output=str(Path(tmp) / "model"), **options)
+        t0 = time.perf_counter()
+        result = train(config, progress=False, log=log or (lambda line: print("   ", line, flush=True)))
+        return config, result, time.perf_counter() - t0
+
+
 def write(path: str | Path, results: dict[str, dict[str, Any]], header: dict[str, Any] | None = None,
           **extra: Any) -> None:
     path = Path(path)

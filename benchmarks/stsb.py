@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rows import run_rows, write
+from rows import run_rows, train_in_tmp, write
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -74,14 +74,8 @@ def st_baseline(loss_name: str, *, epochs: int, batch_size: int, lr: float, seed
 
 def ours(*, loss: str, epochs: int | None, batch_size: int, lr: float | None, seed: int, max_pairs: int | None,
          binary_labels: bool = False) -> dict:
-    from siamese_text.config import TrainConfig
-    from siamese_text.training import train
-
-    kwargs = {k: v for k, v in {"epochs": epochs, "lr": lr}.items() if v is not None}
-    with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig(dataset="stsb", loss=loss, batch_size=batch_size, seed=seed, max_pairs=max_pairs,
-                             binary_labels=binary_labels, output=str(Path(tmp) / "model"), **kwargs)
-        result = train(config, progress=False, log=lambda _line: None)
+    config, result, _ = train_in_tmp(dataset="stsb", loss=loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                                     max_pairs=max_pairs, binary_labels=binary_labels, log=lambda _line: None)
     return {"spearman_cosine": result.metrics["test"]["spearman_cosine"],
             "validation_spearman_cosine": result.metrics["validation"]["spearman_cosine"],
             "pairs_per_second": result.results["train_examples_per_second"],

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
-from rows import run_rows
+from rows import run_rows, train_in_tmp
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -30,12 +29,7 @@ KEYS = ("spearman_cosine", "cosine_fitted_accuracy_accuracy", "cosine_accuracy",
 
 
 def run_row(args: dict) -> dict:
-    from siamese_text.config import TrainConfig
-    from siamese_text.training import train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig(output=str(Path(tmp) / "m"), **args)
-        result = train(config, progress=False, log=lambda _line: None)
+    _, result, _ = train_in_tmp(log=lambda _line: None, **args)
     metrics = {split: {k: v for k, v in m.items() if k in KEYS}
                for split, m in result.metrics.items() if not split.endswith("_before")}
     return {"args": args, "metrics": metrics, "train_seconds": result.results["train_seconds"],

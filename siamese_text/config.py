@@ -184,15 +184,15 @@ class TrainConfig:
         In place, so a caller holding the config reads the values the run used.
         """
         defaults = KIND_DEFAULTS.get(label_kind, KIND_DEFAULTS["score"])
-        if self.epochs is None and label_kind == "class" and self.samples_per_class is not None:
-            self.epochs = FEW_SHOT_EPOCHS
-        if self.loss is not None:
-            for name, value in LOSS_DEFAULTS.get((label_kind, self.loss), {}).items():
+        layers: list[dict[str, Any]] = []  # most specific first; each fills only what is still unset
+        if label_kind == "class" and self.samples_per_class is not None:
+            layers.append({"epochs": FEW_SHOT_EPOCHS})
+        layers.append(LOSS_DEFAULTS.get((label_kind, self.loss), {}) if self.loss is not None else {})
+        layers.append({name: defaults[name] for name in ("loss", "epochs", "lr", "batch_size")})
+        for layer in layers:
+            for name, value in layer.items():
                 if getattr(self, name) is None:
                     setattr(self, name, value)
-        for name in ("loss", "epochs", "lr", "batch_size"):
-            if getattr(self, name) is None:
-                setattr(self, name, defaults[name])
         if self.margin is None and self.distance == "cosine" and self.loss == defaults["loss"] and "margin" in defaults:
             self.margin = defaults["margin"]
         self.__post_init__()
