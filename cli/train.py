@@ -35,6 +35,8 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--max-seq-length", type=int, default=256, show_default=True)
 @click.option("--pooling", type=click.Choice(POOLING_MODES), default="mean", show_default=True)
 @click.option("--binary-labels", is_flag=True, help="Threshold scores into 0/1 labels instead of using them as soft labels.")
+@click.option("--label-threshold", type=float, default=0.6, show_default=True,
+              help="Scores at or above this count as positive (--binary-labels, triplets and mining from scored pairs).")
 @click.option("--max-pairs", type=int, default=None,
               help="Train on at most this many rows (seeded sample); for class-labelled texts, how many pairs or triplets to make.")
 @click.option("--samples-per-class", type=int, default=None, help="Few-shot: train on this many texts per class (seeded).")
@@ -66,6 +68,7 @@ def train(
     max_seq_length: int,
     pooling: str,
     binary_labels: bool,
+    label_threshold: float,
     max_pairs: int | None,
     samples_per_class: int | None,
     per_class_in_batch: int,
@@ -96,6 +99,7 @@ def train(
         max_seq_length=max_seq_length,
         pooling=pooling,
         binary_labels=binary_labels,
+        label_threshold=label_threshold,
         max_pairs=max_pairs,
         samples_per_class=samples_per_class,
         per_class_in_batch=per_class_in_batch,

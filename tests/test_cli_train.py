@@ -74,6 +74,7 @@ def test_existing_output_needs_overwrite(tiny_model_dir, scored_folder, tmp_path
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--loss", "online-contrastive", "--batch-size", "1"], "--batch-size must be at least 2"),
         (["--margin", "-1"], "--margin must be positive"),
+        (["--label-threshold", "1.5"], "--label-threshold must be in (0, 1)"),
         (["--margin", "3", "--distance", "euclidean"], "impossible for Euclidean"),
         (["--text-columns", "sentence1,sentenc2"], "no column 'sentenc2'; did you mean 'sentence2'"),
         (["--dataset", "stsbb"], "unknown data set 'stsbb'"),
