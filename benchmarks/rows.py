@@ -31,8 +31,12 @@ def run_rows(runs: dict[str, Callable[[], dict[str, Any]]], *, only: str | None,
     return results
 
 
-def train_in_tmp(*, log: Callable[[str], None] | None = None, **options: Any) -> tuple[Any, Any, float]:
-    """``siamtext train`` with ``options`` into a temporary folder: (resolved config, TrainResult, seconds)."""
+def train_in_tmp(*, log: Callable[[str], None] | None = None, callbacks: list[Any] | None = None,
+                 **options: Any) -> tuple[Any, Any, float]:
+    """``siamtext train`` with ``options`` into a temporary folder: (resolved config, TrainResult, seconds).
+
+    ``callbacks`` (transformers ``TrainerCallback``s) go to the trainer, for probes that change training.
+    """
     import tempfile
     import time
 
@@ -42,7 +46,8 @@ def train_in_tmp(*, log: Callable[[str], None] | None = None, **options: Any) ->
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(output=str(Path(tmp) / "model"), **options)
         t0 = time.perf_counter()
-        result = train(config, progress=False, log=log or (lambda line: print("   ", line, flush=True)))
+        result = train(config, progress=False, log=log or (lambda line: print("   ", line, flush=True)),
+                       callbacks=callbacks)
         return config, result, time.perf_counter() - t0
 
 

@@ -16,6 +16,8 @@ __all__ = [
     "LOSSES",
     "DEFAULT_MARGINS",
     "IN_BATCH_LOSSES",
+    "RANKING_LOSSES",
+    "PAIR_LOSSES",
     "CLASS_LOSSES",
     "KIND_DEFAULTS",
     "FEW_SHOT_EPOCHS",
@@ -32,7 +34,11 @@ DEFAULT_MARGINS: dict[str, dict[str, float]] = {
     "batch-semi-hard-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
     "batch-all-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
 }
-LOSSES: tuple[str, ...] = tuple(DEFAULT_MARGINS)
+# Ranking losses have no margin (a scale instead) and compare the pairs of a batch with each other.
+RANKING_LOSSES: frozenset[str] = frozenset({"cosent"})
+LOSSES: tuple[str, ...] = (*DEFAULT_MARGINS, "cosent")
+# Losses on (text_a, text_b, label) pairs: scored pairs, 0/1 pairs, or pairs drawn from classes.
+PAIR_LOSSES: frozenset[str] = frozenset({"contrastive", "online-contrastive", "cosent"})
 IN_BATCH_LOSSES: frozenset[str] = frozenset(
     {"online-contrastive", "batch-hard-triplet", "batch-semi-hard-triplet", "batch-all-triplet"}
 )
@@ -146,7 +152,12 @@ class TrainConfig:
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ConfigError(f"--max-pairs must be at least 1, got {self.max_pairs}")
         self._check_mining()
-        if self.margin is not None and self.loss is not None:
+        if self.loss in RANKING_LOSSES:
+            if self.margin is not None:
+                raise ConfigError(f"--loss {self.loss} ranks the pairs of a batch and has no margin; leave out --margin")
+            if self.distance != "cosine":
+                raise ConfigError(f"--loss {self.loss} ranks cosine similarities; use --distance cosine (the default)")
+        elif self.margin is not None and self.loss is not None:
             check_margin(self.loss, self.distance, self.margin, normalized=self.normalize)
         if self.output is None and self.loss is not None:
             self.output = f"runs/{self.dataset.replace('/', '_').split('.')[0]}-{self.loss}"
@@ -154,7 +165,7 @@ class TrainConfig:
     def _check_batch_size(self, batch_size: int) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-        if batch_size < 2 and self.loss in IN_BATCH_LOSSES:
+        if batch_size < 2 and (self.loss in IN_BATCH_LOSSES or self.loss in RANKING_LOSSES):
             raise ConfigError(
                 f"--loss {self.loss} compares examples within a batch, so --batch-size must be at least 2 (got {batch_size}); try 16"
             )
@@ -199,9 +210,12 @@ class TrainConfig:
         return self
 
     @property
-    def effective_margin(self) -> float:
+    def effective_margin(self) -> float | None:
+        """The margin the loss uses; None for a ranking loss, which has none."""
         if self.loss is None:
             raise ConfigError("the loss is chosen from the data; call TrainConfig.resolve(label_kind) first")
+        if self.loss in RANKING_LOSSES:
+            return None
         return DEFAULT_MARGINS[self.loss][self.distance] if self.margin is None else self.margin
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ loss                         inputs (columns, in order)       labels            
 ``BatchHardTripletLoss``     (text)                           class id                       yes
 ``BatchSemiHardTripletLoss`` (text)                           class id                       yes
 ``BatchAllTripletLoss``      (text)                           class id                       yes
+``CoSENTLoss``               (text_a, text_b)                 similarity score, or 0/1       yes
 ===========================  ===============================  =============================  ==========
 
 Contrastive (Hadsell, Chopra & LeCun 2006): ``L = y d^2 + (1 - y) max(m - d, 0)^2``, averaged over
@@ -25,6 +26,12 @@ the batch. With a soft ``y`` the loss is smallest at ``d = (1 - y) m``: similari
 target distance, so the order of the scores is what the model learns.
 
 Triplet (Schroff et al. 2015): ``L = max(d(a, p) - d(a, n) + m, 0)``, averaged over the triplets.
+
+CoSENT (Su 2022), a ranking loss: ``L = log(1 + sum over pairs i, j of the batch with y_i > y_j of
+exp(s (d_i - d_j)))``, d the cosine distance, scale s = 20. It asks only that every pair be closer
+than each pair scored below it, which is what Spearman correlation measures; on STS-B it beats
+contrastive loss (README). sentence-transformers has a ``CoSENTLoss``; this one is the same formula
+on the same distance function as the losses above, so it is checked against the same naive loops.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -54,6 +62,8 @@ __all__ = [
     "BatchHardTripletLoss",
     "BatchSemiHardTripletLoss",
     "BatchAllTripletLoss",
+    "CoSENTLoss",
+    "cosent_loss",
     "build_loss",
 ]
 
@@ -91,6 +101,15 @@ def triplet_loss(d_ap: Tensor, d_an: Tensor, *, margin: float) -> Tensor:
     if d_ap.numel() == 0:
         return d_ap.sum() * 0.0
     return F.relu(d_ap - d_an + margin).mean()
+
+
+def cosent_loss(distances: Tensor, labels: Tensor, *, scale: float = 20.0) -> Tensor:
+    """``log(1 + sum_{y_i > y_j} exp(scale (d_i - d_j)))`` over the pairs of the batch; 0 with one label."""
+    d = distances.view(-1) * scale
+    y = labels.to(d.dtype).view(-1)
+    ranked = y[:, None] > y[None, :]  # ranked[i, j]: pair i should be closer than pair j
+    violations = (d[:, None] - d[None, :])[ranked]
+    return torch.logsumexp(torch.cat([violations.new_zeros(1), violations]), dim=0)
 
 
 # ---- modules for the sentence-transformers trainer ---------------------------------------------
@@ -205,6 +224,29 @@ class BatchAllTripletLoss(_BatchTripletLoss):
         return losses.sum() / (losses > 1e-16).sum().clamp_min(1)
 
 
+class CoSENTLoss(nn.Module):
+    """CoSENT ranking loss on (text_a, text_b) pairs with a similarity score (or 0/1) label."""
+
+    name = "cosent"
+
+    def __init__(self, model: nn.Module, *, scale: float = 20.0) -> None:
+        super().__init__()
+        self.model = model
+        self.scale = scale
+        self.distance_fn = _distance_fn("cosine")
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        a, b = _embed(self.model, sentence_features)
+        return cosent_loss(self.distance_fn(a, b), labels, scale=self.scale)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance": "cosine", "scale": self.scale}
+
+    @property
+    def citation(self) -> str:
+        return CITATIONS["cosent"]
+
+
 _CLASSES: dict[str, type[_SiameseLoss]] = {
     cls.name: cls
     for cls in (
@@ -218,8 +260,12 @@ _CLASSES: dict[str, type[_SiameseLoss]] = {
 }
 
 
-def build_loss(name: str, model: nn.Module, *, distance: str = "cosine", margin: float | None = None) -> _SiameseLoss:
+def build_loss(name: str, model: nn.Module, *, distance: str = "cosine", margin: float | None = None) -> nn.Module:
     """The loss module called ``name`` (one of :data:`LOSSES`) on ``model``."""
+    if name == "cosent":
+        if margin is not None or distance != "cosine":
+            raise ConfigError("--loss cosent ranks cosine similarities: use --distance cosine and no --margin")
+        return CoSENTLoss(model)
     if name not in _CLASSES:
         raise ConfigError(f"--loss {name!r} is not one of {', '.join(LOSSES)}")
     return _CLASSES[name](model, distance=distance, margin=margin)
@@ -240,5 +286,10 @@ CITATIONS = {
     booktitle = {2015 IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
     year = {2015},
     pages = {815--823}
+}""",    "cosent": """@online{su2022cosent,
+    author = {Su, Jianlin},
+    title = {CoSENT: A more efficient sentence vector scheme than Sentence-BERT},
+    year = {2022},
+    url = {https://kexue.fm/archives/8847}
 }""",
 }

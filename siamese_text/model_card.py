@@ -40,6 +40,15 @@ CITATIONS: dict[str, dict[str, str]] = {
   year      = {2006}
 }""",
     },
+    "cosent": {
+        "what": "CoSENT ranking loss (Su, 2022)",
+        "bibtex": """@online{su2022cosent,
+  title  = {CoSENT: A more efficient sentence vector scheme than Sentence-BERT},
+  author = {Su, Jianlin},
+  year   = {2022},
+  url    = {https://kexue.fm/archives/8847}
+}""",
+    },
     "sbert": {
         "what": "Sentence-BERT (Reimers & Gurevych, 2019)",
         "bibtex": """@inproceedings{reimers-2019-sentence-bert,
@@ -101,6 +110,11 @@ _LOSSES: dict[str, tuple[str, str]] = {
     "batch-all-triplet": (
         "Batch-all triplet loss",
         "Every valid triplet of the batch that violates the margin contributes to the loss.",
+    ),
+    "cosent": (
+        "CoSENT loss",
+        "A ranking loss: within each batch, every pair must have a higher cosine similarity than each pair "
+        "scored below it.",
     ),
 }
 _TASKS = {
@@ -292,6 +306,8 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
     citations = [CITATIONS["sbert"]]
     if loss_name and "contrastive" in loss_name:
         citations.insert(0, CITATIONS["contrastive"])
+    if loss_name == "cosent":
+        citations.insert(0, CITATIONS["cosent"])
     if loss_name and "triplet" in loss_name:
         citations.insert(0, CITATIONS["triplet"])
         if loss_name.startswith("batch"):

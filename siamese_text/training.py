@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from siamese_text.config import CLASS_LOSSES, IN_BATCH_LOSSES, TRIPLET_LOSSES, TrainConfig, check_margin
+from siamese_text.config import (
+    CLASS_LOSSES,
+    IN_BATCH_LOSSES,
+    PAIR_LOSSES,
+    TRIPLET_LOSSES,
+    TrainConfig,
+    check_margin,
+)
 from siamese_text.data.loading import PairData, column, load_data
 from siamese_text.data.mining import ClassNeighbours, HardNegatives, remine_callback
 from siamese_text.data.pairs import (
@@ -88,7 +95,7 @@ def train_split(data: PairData, config: TrainConfig) -> Any:
 def prepare_train_dataset(data: PairData, config: TrainConfig, *, train: Any = None) -> Any:
     """The train split in the columns the loss takes, in the order it takes them.
 
-    Class-labelled texts become balanced pairs (contrastive losses; ``max_pairs`` of them, by
+    Class-labelled texts become balanced pairs (pair losses; ``max_pairs`` of them, by
     default 4 per text) or triplets (``max_pairs``, by default 2 per text); in-batch losses take
     the texts and labels as they are, after checking every class has the 2 texts they need.
     """
@@ -98,10 +105,10 @@ def prepare_train_dataset(data: PairData, config: TrainConfig, *, train: Any = N
         if config.loss in CLASS_LOSSES:
             check_class_sizes(column(train, "label"), minimum=2, names=data.label_names, why=f"--loss {config.loss}")
             return train
-        if config.loss in ("contrastive", "online-contrastive"):
+        if config.loss in PAIR_LOSSES:
             return class_pairs_dataset(train, config.max_pairs or 4 * len(train), seed=config.seed)
         return class_triplets_dataset(train, config.max_pairs or 2 * len(train), seed=config.seed)
-    if config.loss in ("contrastive", "online-contrastive"):
+    if config.loss in PAIR_LOSSES:
         if kind not in ("score", "binary"):
             raise DataError(f"--loss {config.loss} needs scored or 0/1-labelled pairs or classes, but {data.source} holds {kind} data")
         binary = config.binary_labels or config.loss == "online-contrastive" or kind == "binary"
@@ -193,7 +200,9 @@ def train(
     encoder = SiameseEncoder.from_pretrained(
         config.model, pooling=config.pooling, normalize=config.normalize, max_seq_length=config.max_seq_length
     )
-    check_margin(config.loss, config.distance, config.effective_margin, normalized=config.normalize, dimension=encoder.dimension)
+    if config.effective_margin is not None:
+        check_margin(config.loss, config.distance, config.effective_margin, normalized=config.normalize,
+                     dimension=encoder.dimension)
     loss = build_loss(config.loss, encoder.model, distance=config.distance, margin=config.margin)
     if isinstance(hard, HardNegatives):
         stats = hard.mine(encoder)

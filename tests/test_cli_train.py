@@ -55,6 +55,20 @@ def test_same_seed_gives_same_metrics(tiny_model_dir, scored_folder, tmp_path):
     assert m1 == m2
 
 
+def test_cosent_trains_a_loadable_model_with_no_margin_and_cites_its_loss(tiny_model_dir, scored_folder, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "model"
+    result = run(*train_args(tiny_model_dir, scored_folder, out, "--loss", "cosent"))
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["loss"] == {"name": "cosent", "distance": "cosine", "margin": None}
+    assert "spearman_cosine" in results["metrics"]["test"]
+    assert SentenceTransformer(str(out), device="cpu").encode(["the cat sat"]).shape[0] == 1
+    card = (out / "README.md").read_text()
+    assert "CoSENT loss" in card and "su2022cosent" in card
+
+
 def test_existing_output_needs_overwrite(tiny_model_dir, scored_folder, tmp_path):
     out = tmp_path / "model"
     out.mkdir()
@@ -79,6 +93,7 @@ def test_existing_output_needs_overwrite(tiny_model_dir, scored_folder, tmp_path
         (["--text-columns", "sentence1,sentenc2"], "no column 'sentenc2'; did you mean 'sentence2'"),
         (["--dataset", "stsbb"], "unknown data set 'stsbb'"),
         (["--loss", "batch-hard-triplet"], "needs class-labelled texts"),
+        (["--loss", "cosent", "--margin", "0.5"], "has no margin; leave out --margin"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_model_dir, scored_folder, tmp_path, extra, message):

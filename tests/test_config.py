@@ -54,3 +54,14 @@ def test_triplet_on_scored_pairs_takes_its_own_measured_settings() -> None:
 def test_margin_before_resolve_is_refused_with_the_fix() -> None:
     with pytest.raises(ConfigError, match="resolve"):
         _ = TrainConfig(dataset="mrpc").effective_margin
+
+
+def test_cosent_has_no_margin_and_ranks_cosine_only() -> None:
+    config = TrainConfig(dataset="stsb", loss="cosent").resolve("score")
+    assert config.effective_margin is None and config.to_dict()["margin"] is None
+    with pytest.raises(ConfigError, match="has no margin; leave out --margin"):
+        TrainConfig(dataset="stsb", loss="cosent", margin=0.5)
+    with pytest.raises(ConfigError, match="use --distance cosine"):
+        TrainConfig(dataset="stsb", loss="cosent", distance="euclidean")
+    with pytest.raises(ConfigError, match="--batch-size must be at least 2"):
+        TrainConfig(dataset="stsb", loss="cosent", batch_size=1)

@@ -12,9 +12,11 @@ from siamese_text.losses import (
     BatchHardTripletLoss,
     BatchSemiHardTripletLoss,
     ContrastiveLoss,
+    CoSENTLoss,
     TripletLoss,
     build_loss,
     contrastive_loss,
+    cosent_loss,
     online_contrastive_loss,
     triplet_loss,
 )
@@ -34,6 +36,24 @@ def test_soft_contrastive_is_smallest_at_the_target_distance():
     y = torch.full_like(d, 0.3)
     losses = torch.stack([contrastive_loss(di.view(1), yi.view(1), margin=1.0) for di, yi in zip(d, y)])
     assert d[losses.argmin()].item() == pytest.approx((1 - 0.3) * 1.0, abs=0.011)
+
+
+def test_cosent_matches_loop_over_ordered_pairs():
+    g = torch.Generator().manual_seed(0)
+    d = torch.rand(7, generator=g) * 2
+    y = torch.tensor([0.9, 0.2, 0.2, 0.5, 1.0, 0.0, 0.7])
+    terms = [math.exp(20 * (d[i] - d[j]).item()) for i in range(7) for j in range(7) if y[i] > y[j]]
+    assert cosent_loss(d, y).item() == pytest.approx(math.log(1 + sum(terms)), rel=1e-5)
+
+
+def test_cosent_sees_only_order():
+    d = torch.tensor([0.1, 0.4, 0.8])
+    # the same order of labels on any scale gives the same loss; no ordered pair (one label) gives log 1 = 0
+    assert cosent_loss(d, torch.tensor([1.0, 0.5, 0.0])).item() == pytest.approx(
+        cosent_loss(d, torch.tensor([5.0, 2.0, 1.0])).item())
+    assert cosent_loss(d, torch.tensor([0.3, 0.3, 0.3])).item() == 0.0
+    ordered, reversed_ = cosent_loss(d, torch.tensor([1.0, 0.5, 0.0])), cosent_loss(d, torch.tensor([0.0, 0.5, 1.0]))
+    assert ordered.item() < 0.01 < 5 < reversed_.item()
 
 
 def test_online_contrastive_keeps_only_hard_pairs():
@@ -118,6 +138,16 @@ def test_loss_modules_use_the_shared_model_and_formulas():
     cos = torch.nn.functional.cosine_similarity
     want = triplet_loss(1 - cos(a, b), 1 - cos(a, c), margin=0.2)
     assert tl([{"x": a}, {"x": b}, {"x": c}], None).item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_cosent_module_ranks_cosine_distances_of_the_pairs():
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    y = torch.tensor([0.1, 0.9, 0.4, 0.4, 0.0, 0.6])
+    want = cosent_loss(1 - torch.nn.functional.cosine_similarity(a, b), y)
+    assert CoSENTLoss(FakeModel())([{"x": a}, {"x": b}], y).item() == pytest.approx(want.item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="--distance cosine and no --margin"):
+        build_loss("cosent", FakeModel(), distance="euclidean")
 
 
 @pytest.mark.parametrize("cls", [BatchHardTripletLoss, BatchSemiHardTripletLoss, BatchAllTripletLoss])
