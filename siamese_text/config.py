@@ -23,6 +23,7 @@ __all__ = [
     "FEW_SHOT_EPOCHS",
     "LOSS_DEFAULTS",
     "check_margin",
+    "check_ranking_options",
 ]
 
 # Margins that work on unit vectors; measured on STS-B / Banking77 (see README).
@@ -36,7 +37,7 @@ DEFAULT_MARGINS: dict[str, dict[str, float]] = {
 }
 # Ranking losses have no margin (a scale instead) and compare the pairs of a batch with each other.
 RANKING_LOSSES: frozenset[str] = frozenset({"cosent"})
-LOSSES: tuple[str, ...] = (*DEFAULT_MARGINS, "cosent")
+LOSSES: tuple[str, ...] = (*DEFAULT_MARGINS, *sorted(RANKING_LOSSES))
 # Losses on (text_a, text_b, label) pairs: scored pairs, 0/1 pairs, or pairs drawn from classes.
 PAIR_LOSSES: frozenset[str] = frozenset({"contrastive", "online-contrastive", "cosent"})
 IN_BATCH_LOSSES: frozenset[str] = frozenset(
@@ -71,6 +72,14 @@ FEW_SHOT_EPOCHS = 20
 # default's 3 epochs at 5e-5 gave 82.06; the triplets only say "related beats unrelated", so longer
 # training at a higher rate wears away the finer order that Spearman measures.
 LOSS_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {("score", "triplet"): {"epochs": 1, "lr": 2e-5}}
+
+
+def check_ranking_options(loss: str, distance: str, margin: float | None) -> None:
+    """A ranking loss (CoSENT) compares cosine similarities and has no margin; refuse anything else."""
+    if margin is not None:
+        raise ConfigError(f"--loss {loss} ranks the pairs of a batch and has no margin; leave out --margin")
+    if distance != "cosine":
+        raise ConfigError(f"--loss {loss} ranks cosine similarities; use --distance cosine and no --margin")
 
 
 def check_margin(loss: str, distance: str, margin: float, *, normalized: bool, dimension: int | None = None) -> None:
@@ -153,10 +162,7 @@ class TrainConfig:
             raise ConfigError(f"--max-pairs must be at least 1, got {self.max_pairs}")
         self._check_mining()
         if self.loss in RANKING_LOSSES:
-            if self.margin is not None:
-                raise ConfigError(f"--loss {self.loss} ranks the pairs of a batch and has no margin; leave out --margin")
-            if self.distance != "cosine":
-                raise ConfigError(f"--loss {self.loss} ranks cosine similarities; use --distance cosine (the default)")
+            check_ranking_options(self.loss, self.distance, self.margin)
         elif self.margin is not None and self.loss is not None:
             check_margin(self.loss, self.distance, self.margin, normalized=self.normalize)
         if self.output is None and self.loss is not None:

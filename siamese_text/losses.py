@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from siamese_text import scoring
-from siamese_text.config import DEFAULT_MARGINS, IN_BATCH_LOSSES, LOSSES, check_margin
+from siamese_text.config import DEFAULT_MARGINS, IN_BATCH_LOSSES, LOSSES, check_margin, check_ranking_options
 from siamese_text.errors import ConfigError
 from siamese_text.miners import mine_all_triplets, mine_batch_hard, mine_batch_semi_hard
 
@@ -229,7 +229,10 @@ class CoSENTLoss(nn.Module):
 
     name = "cosent"
 
-    def __init__(self, model: nn.Module, *, scale: float = 20.0) -> None:
+    def __init__(
+        self, model: nn.Module, *, distance: str = "cosine", margin: float | None = None, scale: float = 20.0
+    ) -> None:
+        check_ranking_options(self.name, distance, margin)
         super().__init__()
         self.model = model
         self.scale = scale
@@ -247,7 +250,7 @@ class CoSENTLoss(nn.Module):
         return CITATIONS["cosent"]
 
 
-_CLASSES: dict[str, type[_SiameseLoss]] = {
+_CLASSES: dict[str, type[nn.Module]] = {
     cls.name: cls
     for cls in (
         ContrastiveLoss,
@@ -256,16 +259,13 @@ _CLASSES: dict[str, type[_SiameseLoss]] = {
         BatchHardTripletLoss,
         BatchSemiHardTripletLoss,
         BatchAllTripletLoss,
+        CoSENTLoss,
     )
 }
 
 
 def build_loss(name: str, model: nn.Module, *, distance: str = "cosine", margin: float | None = None) -> nn.Module:
     """The loss module called ``name`` (one of :data:`LOSSES`) on ``model``."""
-    if name == "cosent":
-        if margin is not None or distance != "cosine":
-            raise ConfigError("--loss cosent ranks cosine similarities: use --distance cosine and no --margin")
-        return CoSENTLoss(model)
     if name not in _CLASSES:
         raise ConfigError(f"--loss {name!r} is not one of {', '.join(LOSSES)}")
     return _CLASSES[name](model, distance=distance, margin=margin)
@@ -286,7 +286,8 @@ CITATIONS = {
     booktitle = {2015 IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
     year = {2015},
     pages = {815--823}
-}""",    "cosent": """@online{su2022cosent,
+}""",
+    "cosent": """@online{su2022cosent,
     author = {Su, Jianlin},
     title = {CoSENT: A more efficient sentence vector scheme than Sentence-BERT},
     year = {2022},
