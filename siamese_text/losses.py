@@ -14,7 +14,8 @@ loss                         inputs (columns, in order)       labels            
 ``ContrastiveLoss``          (text_a, text_b)                 1 same / 0 different, or soft  no
                                                               similarity in [0, 1]
 ``OnlineContrastiveLoss``    (text_a, text_b)                 1 same / 0 different           yes
-``TripletLoss``              (anchor, positive, negative)     none                           no
+``TripletLoss``              (anchor, positive, negative)     none, or a margin scale per    no
+                                                              triplet in [0, 1]
 ``BatchHardTripletLoss``     (text)                           class id                       yes
 ``BatchSemiHardTripletLoss`` (text)                           class id                       yes
 ``BatchAllTripletLoss``      (text)                           class id                       yes
@@ -26,6 +27,8 @@ the batch. With a soft ``y`` the loss is smallest at ``d = (1 - y) m``: similari
 target distance, so the order of the scores is what the model learns.
 
 Triplet (Schroff et al. 2015): ``L = max(d(a, p) - d(a, n) + m, 0)``, averaged over the triplets.
+With a label ``w`` per triplet the margin is ``w * m`` (adaptive margin, Ha & Blanz 2021): scored
+pairs become triplets whose margins carry the scores (``data.pairs.score_margin_triplets``).
 
 CoSENT (Su 2022), a ranking loss: ``L = log(1 + sum over pairs i, j of the batch with y_i > y_j of
 exp(s (d_i - d_j)))``, d the cosine distance, scale s = 20. It asks only that every pair be closer
@@ -96,8 +99,8 @@ def online_contrastive_loss(distances: Tensor, labels: Tensor, *, margin: float)
     return total / max(len(distances), 1)
 
 
-def triplet_loss(d_ap: Tensor, d_an: Tensor, *, margin: float) -> Tensor:
-    """Mean of ``max(d(a,p) - d(a,n) + m, 0)``; 0 for an empty set of triplets."""
+def triplet_loss(d_ap: Tensor, d_an: Tensor, *, margin: float | Tensor) -> Tensor:
+    """Mean of ``max(d(a,p) - d(a,n) + m, 0)``, ``m`` one margin or one per triplet; 0 for no triplets."""
     if d_ap.numel() == 0:
         return d_ap.sum() * 0.0
     return F.relu(d_ap - d_an + margin).mean()
@@ -165,13 +168,14 @@ class OnlineContrastiveLoss(_SiameseLoss):
 
 
 class TripletLoss(_SiameseLoss):
-    """Triplet loss on (anchor, positive, negative) columns."""
+    """Triplet loss on (anchor, positive, negative) columns; a label column, if any, scales each margin."""
 
     name = "triplet"
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         a, p, n = _embed(self.model, sentence_features)
-        return triplet_loss(self.distance_fn(a, p), self.distance_fn(a, n), margin=self.margin)
+        margin = self.margin if labels is None else self.margin * labels.to(a.dtype)
+        return triplet_loss(self.distance_fn(a, p), self.distance_fn(a, n), margin=margin)
 
 
 class _BatchTripletLoss(_SiameseLoss):

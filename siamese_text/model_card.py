@@ -72,6 +72,15 @@ CITATIONS: dict[str, dict[str, str]] = {
   url       = {https://arxiv.org/abs/1503.03832}
 }""",
     },
+    "adaptive-margin": {
+        "what": "Adaptive-margin triplet loss for rated pairs (Ha & Blanz, 2021)",
+        "bibtex": """@article{ha2021adaptive,
+  title   = {Deep Ranking with Adaptive Margin Triplet Loss},
+  author  = {Ha, Mai Lan and Blanz, Volker},
+  journal = {arXiv preprint},
+  year    = {2021}
+}""",
+    },
     "batch-triplet": {
         "what": "Batch-hard / batch-all triplet mining (Hermans, Beyer & Leibe, 2017)",
         "bibtex": """@article{hermans2017defense,
@@ -314,6 +323,10 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
             citations.insert(1, CITATIONS["batch-triplet"])
     title, explanation = _LOSSES.get(loss_name or "", (str(loss_name), ""))
     arguments = results.get("arguments") or {}
+    if loss.get("score_margins"):  # triplets built from scored pairs with margins scaled by the scores
+        citations.insert(1, CITATIONS["adaptive-margin"])
+        explanation += (" Each scored pair (a, b, s) gave two triplets whose margin is scaled by the score: b beats a "
+                        "random text by margin x s, and b, encoded a second time, beats a by margin x (1 - s).")
     hyper = [(k, f"{v:g}" if isinstance(v, float) else str(v)) for k, v in arguments.items()
              if k not in _NOT_HYPERPARAMETERS and v is not None and v != {}]
     train_unit = "triplets" if loss_name and "triplet" in loss_name else "pairs" if loss_name else ""

@@ -37,6 +37,7 @@ from siamese_text.data.pairs import (
     class_pairs_dataset,
     class_triplets_dataset,
     few_shot,
+    score_margin_triplets,
     scored_pairs_to_triplets,
     scores_to_contrastive,
 )
@@ -116,6 +117,8 @@ def prepare_train_dataset(data: PairData, config: TrainConfig, *, train: Any = N
     if config.loss == "triplet":
         if kind == "triplet":
             return train
+        if config.uses_score_margins(kind):
+            return score_margin_triplets(train, seed=config.seed)
         return scored_pairs_to_triplets(train, positive_threshold=_positive_threshold(config, kind), seed=config.seed)
     raise DataError(f"--loss {config.loss} needs class-labelled texts, but {data.source} holds {kind} data")
 
@@ -272,7 +275,8 @@ def train(
             "dataset": {"name": config.dataset, "id": data.source, "config": data.config, "roles": data.roles,
                         "label_kind": data.label_kind, "rows": {k: len(v) for k, v in data.splits.items()}},
             "base_model": config.model,
-            "loss": {"name": config.loss, "distance": config.distance, "margin": config.effective_margin},
+            "loss": {"name": config.loss, "distance": config.distance, "margin": config.effective_margin,
+                     **({"score_margins": True} if config.uses_score_margins(data.label_kind) else {})},
             "arguments": config.to_dict(),
             "seed": config.seed,
             "train_rows": len(train_rows),

@@ -55,6 +55,23 @@ def test_same_seed_gives_same_metrics(tiny_model_dir, scored_folder, tmp_path):
     assert m1 == m2
 
 
+def test_triplet_on_scores_trains_on_score_margin_triplets_and_binary_labels_on_plain_ones(tiny_model_dir, scored_folder, tmp_path):
+    from siamese_text.data.loading import column, load_data
+    from siamese_text.data.pairs import score_margin_triplets, scored_pairs_to_triplets
+
+    assert run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a", "--loss", "triplet")).exit_code == 0
+    assert run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", "--loss", "triplet", "--binary-labels")).exit_code == 0
+    soft, plain = (json.loads((tmp_path / name / "results.json").read_text()) for name in "ab")
+    train = load_data(str(scored_folder), text_columns=("sentence1", "sentence2"), label_column="score").split("train")
+    assert soft["train_examples"] == len(score_margin_triplets(train, seed=42))
+    assert plain["train_examples"] == len(scored_pairs_to_triplets(train, positive_threshold=0.6, seed=42))
+    assert (soft["loss"]["margin"], plain["loss"]["margin"]) == (1.0, 0.2)
+    assert soft["loss"]["score_margins"] and "score_margins" not in plain["loss"]
+    assert "Ha, Mai Lan" in (tmp_path / "a" / "README.md").read_text()
+    # every pair, not only those scored >= 0.6, gives score-margin triplets
+    assert soft["train_examples"] > plain["train_examples"] == 2 * sum(s >= 0.6 for s in column(train, "label"))
+
+
 def test_cosent_trains_a_loadable_model_with_no_margin_and_cites_its_loss(tiny_model_dir, scored_folder, tmp_path):
     from sentence_transformers import SentenceTransformer
 

@@ -51,6 +51,20 @@ def test_triplet_on_scored_pairs_takes_its_own_measured_settings() -> None:
     assert (default.loss, default.epochs, default.lr) == ("contrastive", 3, 5e-5)
 
 
+def test_score_margin_triplets_take_margin_one_on_cosine_only() -> None:
+    # score-margin triplets: floor and ceiling meet at cosine distance 1 - score when the margin is 1
+    assert TrainConfig(dataset="stsb", loss="triplet").resolve("score").effective_margin == 1.0
+    assert TrainConfig(dataset="stsb", loss="triplet", margin=0.5).resolve("score").effective_margin == 0.5
+    euclidean = TrainConfig(dataset="stsb", loss="triplet", distance="euclidean").resolve("score")
+    assert euclidean.effective_margin == DEFAULT_MARGINS["triplet"]["euclidean"]
+    # --binary-labels trains on plain triplets, which keep the plain triplet margin
+    binary = TrainConfig(dataset="stsb", loss="triplet", binary_labels=True).resolve("score")
+    assert binary.effective_margin == DEFAULT_MARGINS["triplet"]["cosine"]
+    assert TrainConfig(dataset="x.csv", loss="triplet").resolve("binary").effective_margin == DEFAULT_MARGINS["triplet"]["cosine"]
+    mined = TrainConfig(dataset="stsb", loss="triplet", hard_negatives=1).resolve("score")  # mined plain triplets
+    assert mined.effective_margin == DEFAULT_MARGINS["triplet"]["cosine"] and not mined.uses_score_margins("score")
+
+
 def test_margin_before_resolve_is_refused_with_the_fix() -> None:
     with pytest.raises(ConfigError, match="resolve"):
         _ = TrainConfig(dataset="mrpc").effective_margin

@@ -4,7 +4,7 @@ import pytest
 
 from siamese_text.data import load_data
 from siamese_text.data.loading import column
-from siamese_text.data.pairs import scored_pairs_to_triplets, scores_to_contrastive
+from siamese_text.data.pairs import score_margin_triplets, scored_pairs_to_triplets, scores_to_contrastive
 from siamese_text.errors import DataError
 
 
@@ -75,6 +75,34 @@ def test_triplets_from_scored_pairs(scored_csv):
         assert n not in (a, p)
     again = scored_pairs_to_triplets(train, positive_threshold=0.6, seed=1)
     assert column(again, "negative") == column(triplets, "negative")
+
+
+def test_score_margin_triplets_carry_each_score_as_a_floor_and_a_ceiling():
+    import datasets
+
+    pairs = datasets.Dataset.from_dict({
+        "text_a": ["a1", "a2", "a3", "a4"], "text_b": ["b1", "b2", "b3", "b4"], "label": [1.0, 0.0, 0.25, 0.6]})
+    triplets = score_margin_triplets(pairs, seed=3)
+    rows = list(zip(*(column(triplets, k) for k in ("anchor", "positive", "negative", "label")), strict=True))
+    # from both sides; a score-1 pair has no ceiling, a score-0 pair no floor (zero margins are left out)
+    assert len(rows) == 12
+    floors = {(a, p): (n, w) for a, p, n, w in rows if a != p}
+    ceilings = {(a, n): w for a, p, n, w in rows if a == p}
+    want = {("a1", "b1"): 1.0, ("a3", "b3"): 0.25, ("a4", "b4"): 0.6}
+    assert {k: w for k, (_, w) in floors.items()} == {**want, **{(b, a): w for (a, b), w in want.items()}}
+    want = {("b2", "a2"): 1.0, ("b3", "a3"): 0.75, ("b4", "a4"): 0.4}
+    assert ceilings == pytest.approx({**want, **{(b, a): w for (a, b), w in want.items()}})
+    for (a, p), (n, _) in floors.items():
+        assert n not in (a, p)  # the random negative is another text
+    assert column(score_margin_triplets(pairs, seed=3), "negative") == column(triplets, "negative")
+
+
+def test_score_margin_triplets_refuse_scores_outside_unit_range():
+    import datasets
+
+    pairs = datasets.Dataset.from_dict({"text_a": ["x", "y"], "text_b": ["z", "w"], "label": [0.5, 3.0]})
+    with pytest.raises(DataError, match=r"row 1: score 3.0 is outside \[0, 1\]"):
+        score_margin_triplets(pairs)
 
 
 @pytest.mark.slow

@@ -75,6 +75,13 @@ def test_triplet_matches_formula():
     assert triplet_loss(ap, an, margin=0.3).item() == pytest.approx(want, rel=1e-6)
 
 
+def test_triplet_margin_per_triplet_matches_loop():
+    ap, an = torch.tensor([0.2, 0.5, 0.9, 0.3]), torch.tensor([0.6, 0.4, 0.1, 0.9])
+    margins = torch.tensor([1.0, 0.0, 0.5, 0.25])
+    want = sum(max(p - n + m, 0) for p, n, m in zip(ap.tolist(), an.tolist(), margins.tolist())) / 4
+    assert triplet_loss(ap, an, margin=margins).item() == pytest.approx(want, rel=1e-6)
+
+
 def _random_batch(seed=0, n=10, classes=3):
     g = torch.Generator().manual_seed(seed)
     emb = torch.randn(n, 4, generator=g)
@@ -138,6 +145,9 @@ def test_loss_modules_use_the_shared_model_and_formulas():
     cos = torch.nn.functional.cosine_similarity
     want = triplet_loss(1 - cos(a, b), 1 - cos(a, c), margin=0.2)
     assert tl([{"x": a}, {"x": b}, {"x": c}], None).item() == pytest.approx(want.item(), rel=1e-5)
+    scale = torch.tensor([1.0, 0.5, 0.0, 0.25, 1.0, 0.75])  # a label column scales each triplet's margin
+    want = triplet_loss(1 - cos(a, b), 1 - cos(a, c), margin=0.2 * scale)
+    assert tl([{"x": a}, {"x": b}, {"x": c}], scale).item() == pytest.approx(want.item(), rel=1e-5)
 
 
 def test_cosent_module_ranks_cosine_distances_of_the_pairs():

@@ -159,6 +159,16 @@ def test_triplet_loss_cites_schroff_and_batch_losses_hermans(trained: Path) -> N
     assert "margin **0.5**" in body
 
 
+def test_triplet_on_scores_explains_and_cites_score_scaled_margins(trained: Path) -> None:
+    results = json.loads((trained / "results.json").read_text())
+    results["loss"] = {"name": "triplet", "distance": "cosine", "margin": 1.0, "score_margins": True}
+    _, body = split_card(render_model_card(trained, results=results))
+    assert "Schroff" in body and "Ha, Mai Lan" in body and "margin x (1 - s)" in body
+    del results["loss"]["score_margins"]  # plain triplets (--binary-labels, --hard-negatives)
+    _, body = split_card(render_model_card(trained, results=results))
+    assert "Schroff" in body and "Ha, Mai Lan" not in body and "margin x (1 - s)" not in body
+
+
 def test_card_without_results_is_still_valid(tiny_encoder, tmp_path: Path) -> None:
     folder = tiny_encoder.save(tmp_path / "plain")
     assert read_results(folder) is None

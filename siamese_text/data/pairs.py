@@ -7,7 +7,22 @@ Scores -> contrastive labels
     thresholds instead (``y = s >= threshold``, default 0.6, i.e. 3 of 5 on STS-B: "roughly
     equivalent"), which throws the order within each side away.
 
-Scored pairs -> triplets
+Scored pairs -> triplets with score-scaled margins (``score_margin_triplets``, the default for scores)
+    A triplet only says "p is nearer to a than n is"; STS Spearman is decided by how *much* nearer.
+    So every pair (a, b, s) gives two triplets whose ``label`` scales the margin (adaptive-margin
+    triplets, Ha & Blanz 2021):
+
+    * (a, b, n), label ``s``: b must beat a random text n (seeded; in STS-style data almost always
+      unrelated) by ``m * s`` -- a floor on sim(a, b) that rises with the score;
+    * (b, b, a), label ``1 - s``: b itself, encoded a second time under dropout, must beat a by
+      ``m * (1 - s)`` -- a ceiling on sim(a, b) that falls with the score.
+
+    Similarity is symmetric, so each is made from both sides too: (b, a, n') and (a, a, b). With
+    cosine distance and ``m = 1`` floor and ceiling meet at ``d(a, b) = 1 - s``, so every pair, not
+    only the related ones, places itself in the order of similarity. A triplet whose label is 0 has
+    no margin and is left out.
+
+Pairs -> classic triplets (``scored_pairs_to_triplets``: 0/1 pairs, or scores with --binary-labels)
     A pair with ``s >= positive_threshold`` gives the triplet (a, b, n) and, since similarity is
     symmetric, (b, a, n'). The negative is, in order of preference: another partner of the anchor
     scored at least ``negative_gap`` lower (a graded negative the data vouches for); otherwise a
@@ -31,6 +46,7 @@ from siamese_text.errors import DataError
 __all__ = [
     "scores_to_contrastive",
     "scored_pairs_to_triplets",
+    "score_margin_triplets",
     "pair_rows",
     "ClassIndex",
     "iter_class_pairs",
@@ -85,18 +101,46 @@ def scored_pairs_to_triplets(
             continue
         for anchor, positive in ((x, y), (y, x)) if symmetric else ((x, y),):
             graded = [t for t, score in partners[anchor] if score <= s - negative_gap and t not in (anchor, positive)]
-            if graded:
-                negative = rng.choice(graded)
-            else:
-                negative = rng.choice(pool)
-                while negative in (anchor, positive):
-                    negative = rng.choice(pool)
+            negative = rng.choice(graded) if graded else _random_other(rng, pool, anchor, positive)
             anchors.append(anchor)
             positives.append(positive)
             negatives.append(negative)
     if not anchors:
         raise DataError(f"no pair scores at least {positive_threshold}, so no triplet has a positive; lower the threshold")
     return datasets.Dataset.from_dict({"anchor": anchors, "positive": positives, "negative": negatives})
+
+
+def _random_other(rng: random.Random, pool: Sequence[str], *avoid: str) -> str:
+    text = rng.choice(pool)
+    while text in avoid:
+        text = rng.choice(pool)
+    return text
+
+
+def score_margin_triplets(ds: Any, *, seed: int = 42) -> Any:
+    """(anchor, positive, negative, label) from scored pairs, ``label`` scaling each margin; see the module doc."""
+    import datasets
+
+    a, b, scores = pair_rows(ds)
+    pool = sorted(set(a) | set(b))
+    if len(pool) < 3:
+        raise DataError(f"{len(pool)} distinct texts are too few to draw negatives from; give at least 3")
+    bad = next((i for i, s in enumerate(scores) if not 0 <= s <= 1), None)
+    if bad is not None:
+        raise DataError(f"row {bad}: score {scores[bad]} is outside [0, 1]; score-scaled triplet margins need scores in [0, 1]")
+    rng = random.Random(seed)
+    rows: dict[str, list[Any]] = {"anchor": [], "positive": [], "negative": [], "label": []}
+    for x, y, s in zip(a, b, scores, strict=True):
+        triplets = []
+        for anchor, other in ((x, y), (y, x)):
+            if s > 0:
+                triplets.append((anchor, other, _random_other(rng, pool, x, y), s))
+            if s < 1:
+                triplets.append((other, other, anchor, 1.0 - s))
+        for triplet in triplets:
+            for key, value in zip(rows, triplet, strict=True):
+                rows[key].append(value)
+    return datasets.Dataset.from_dict(rows)
 
 
 # ---- class-labelled texts ----------------------------------------------------------------------
