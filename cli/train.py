@@ -29,7 +29,7 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
               help="Default: contrastive for scored or 0/1 pairs, triplet for triplets, batch-hard-triplet for class-labelled texts. "
                    "cosent: a ranking loss for scored pairs (no margin).")
 @click.option("--distance", type=click.Choice(DISTANCES), default="cosine", show_default=True)
-@click.option("--margin", type=float, default=None, help="Loss margin (default: the measured one for the loss, distance and kind of data; 1 for triplet loss on scored pairs, where it scales with each score).")
+@click.option("--margin", type=float, default=None, help="Loss margin (default: the measured one for the loss, distance and kind of data; 0.9 for triplet loss on scored pairs, where it scales with each score).")
 @click.option("--epochs", type=int, default=None, help="Default: measured per data kind and loss (3 for scored and 0/1 pairs, 1 for triplets, class-labelled texts and triplet loss on scored pairs, 20 with --samples-per-class).")
 @click.option("--batch-size", type=int, default=None, help="Default: 16 for pairs and triplets, 32 for class-labelled texts.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: measured per data kind and loss; 5e-5 for scored and 0/1 pairs, 2e-5 otherwise and for triplet loss on scored pairs).")

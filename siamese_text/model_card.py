@@ -325,8 +325,8 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
     arguments = results.get("arguments") or {}
     if loss.get("score_margins"):  # triplets built from scored pairs with margins scaled by the scores
         citations.insert(1, CITATIONS["adaptive-margin"])
-        explanation += (" Each scored pair (a, b, s) gave two triplets whose margin is scaled by the score: b beats a "
-                        "random text by margin x s, and b, encoded a second time, beats a by margin x (1 - s).")
+        explanation += (" Each scored pair (a, b, s) gave triplets, from both sides, whose margin is scaled by the score: "
+                        "b beats a random text by margin x s, and b, encoded a second time, beats a by margin x (1 - s).")
     hyper = [(k, f"{v:g}" if isinstance(v, float) else str(v)) for k, v in arguments.items()
              if k not in _NOT_HYPERPARAMETERS and v is not None and v != {}]
     train_unit = "triplets" if loss_name and "triplet" in loss_name else "pairs" if loss_name else ""

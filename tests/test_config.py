@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from siamese_text.config import DEFAULT_MARGINS, FEW_SHOT_EPOCHS, KIND_DEFAULTS, LOSS_DEFAULTS, TrainConfig
+from siamese_text.config import (
+    DEFAULT_MARGINS,
+    FEW_SHOT_EPOCHS,
+    KIND_DEFAULTS,
+    LOSS_DEFAULTS,
+    SCORE_MARGIN,
+    TrainConfig,
+)
 from siamese_text.errors import ConfigError
 
 
@@ -51,9 +58,9 @@ def test_triplet_on_scored_pairs_takes_its_own_measured_settings() -> None:
     assert (default.loss, default.epochs, default.lr) == ("contrastive", 3, 5e-5)
 
 
-def test_score_margin_triplets_take_margin_one_on_cosine_only() -> None:
-    # score-margin triplets: floor and ceiling meet at cosine distance 1 - score when the margin is 1
-    assert TrainConfig(dataset="stsb", loss="triplet").resolve("score").effective_margin == 1.0
+def test_score_margin_triplets_take_their_own_margin_on_cosine_only() -> None:
+    # score-margin triplets: a margin a little under 1 lets each pair's floor and ceiling both hold
+    assert TrainConfig(dataset="stsb", loss="triplet").resolve("score").effective_margin == SCORE_MARGIN == 0.9
     assert TrainConfig(dataset="stsb", loss="triplet", margin=0.5).resolve("score").effective_margin == 0.5
     euclidean = TrainConfig(dataset="stsb", loss="triplet", distance="euclidean").resolve("score")
     assert euclidean.effective_margin == DEFAULT_MARGINS["triplet"]["euclidean"]

@@ -18,9 +18,11 @@ Scored pairs -> triplets with score-scaled margins (``score_margin_triplets``, t
       ``m * (1 - s)`` -- a ceiling on sim(a, b) that falls with the score.
 
     Similarity is symmetric, so each is made from both sides too: (b, a, n') and (a, a, b). With
-    cosine distance and ``m = 1`` floor and ceiling meet at ``d(a, b) = 1 - s``, so every pair, not
-    only the related ones, places itself in the order of similarity. A triplet whose label is 0 has
-    no margin and is left out.
+    cosine distance the floor asks ``cos(a, b) >= cos(a, n) + m s`` and the ceiling
+    ``cos(a, b) <= cos(b, b') - m (1 - s)``; random texts sit near cosine 0 and b' near b, so both
+    pin ``cos(a, b)`` near ``m s`` and every pair, not only the related ones, takes its place in the
+    order of similarity. Both can hold only for ``m < 1`` (the default is 0.9). A triplet whose label
+    is 0 has no margin and is left out.
 
 Pairs -> classic triplets (``scored_pairs_to_triplets``: 0/1 pairs, or scores with --binary-labels)
     A pair with ``s >= positive_threshold`` gives the triplet (a, b, n) and, since similarity is
