@@ -6,7 +6,7 @@
 Rows:
 * zero-shot all-MiniLM-L6-v2;
 * ``siamtext train --dataset stsb`` with its defaults (the default command), and with ``--loss cosent``;
-* ``--loss triplet`` (score-margin triplets; its defaults: margin 1, 1 epoch, lr 2e-5), and
+* ``--loss triplet`` (score-margin triplets; its defaults: margin 0.9, 1 epoch, lr 2e-5), and
   ``--loss triplet --binary-labels`` (plain triplets from pairs scored >= 0.6, margin 0.2, same settings);
 * siamese_text contrastive (soft labels), contrastive with 0/1 labels (score >= 0.6) and online-contrastive,
   at the reference settings (--ref-epochs, --batch-size, --ref-lr);

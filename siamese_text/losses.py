@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from siamese_text import scoring
+from siamese_text.citations import CITATIONS
 from siamese_text.config import DEFAULT_MARGINS, IN_BATCH_LOSSES, LOSSES, check_margin, check_ranking_options
 from siamese_text.errors import ConfigError
 from siamese_text.miners import mine_all_triplets, mine_batch_hard, mine_batch_semi_hard
@@ -144,7 +145,7 @@ class _SiameseLoss(nn.Module):
 
     @property
     def citation(self) -> str:
-        return CITATIONS["contrastive" if "contrastive" in self.name else "triplet"]
+        return CITATIONS["contrastive" if "contrastive" in self.name else "triplet"]["bibtex"]
 
 
 class ContrastiveLoss(_SiameseLoss):
@@ -251,7 +252,7 @@ class CoSENTLoss(nn.Module):
 
     @property
     def citation(self) -> str:
-        return CITATIONS["cosent"]
+        return CITATIONS["cosent"]["bibtex"]
 
 
 _CLASSES: dict[str, type[nn.Module]] = {
@@ -273,28 +274,3 @@ def build_loss(name: str, model: nn.Module, *, distance: str = "cosine", margin:
     if name not in _CLASSES:
         raise ConfigError(f"--loss {name!r} is not one of {', '.join(LOSSES)}")
     return _CLASSES[name](model, distance=distance, margin=margin)
-
-
-CITATIONS = {
-    "contrastive": """@inproceedings{hadsell2006dimensionality,
-    author = {Hadsell, Raia and Chopra, Sumit and LeCun, Yann},
-    title = {Dimensionality Reduction by Learning an Invariant Mapping},
-    booktitle = {2006 IEEE Computer Society Conference on Computer Vision and Pattern Recognition (CVPR'06)},
-    year = {2006},
-    pages = {1735--1742},
-    doi = {10.1109/CVPR.2006.100}
-}""",
-    "triplet": """@inproceedings{schroff2015facenet,
-    author = {Schroff, Florian and Kalenichenko, Dmitry and Philbin, James},
-    title = {FaceNet: A Unified Embedding for Face Recognition and Clustering},
-    booktitle = {2015 IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
-    year = {2015},
-    pages = {815--823}
-}""",
-    "cosent": """@online{su2022cosent,
-    author = {Su, Jianlin},
-    title = {CoSENT: A more efficient sentence vector scheme than Sentence-BERT},
-    year = {2022},
-    url = {https://kexue.fm/archives/8847}
-}""",
-}

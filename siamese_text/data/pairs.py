@@ -9,8 +9,8 @@ Scores -> contrastive labels
 
 Scored pairs -> triplets with score-scaled margins (``score_margin_triplets``, the default for scores)
     A triplet only says "p is nearer to a than n is"; STS Spearman is decided by how *much* nearer.
-    So every pair (a, b, s) gives two triplets whose ``label`` scales the margin (adaptive-margin
-    triplets, Ha & Blanz 2021):
+    So every pair (a, b, s) gives two kinds of triplet whose ``label`` scales the margin
+    (adaptive-margin triplets, Ha & Blanz 2021):
 
     * (a, b, n), label ``s``: b must beat a random text n (seeded; in STS-style data almost always
       unrelated) by ``m * s`` -- a floor on sim(a, b) that rises with the score;
@@ -91,9 +91,7 @@ def scored_pairs_to_triplets(
     for x, y, s in zip(a, b, scores, strict=True):
         partners[x].append((y, s))
         partners[y].append((x, s))
-    pool = sorted(partners)
-    if len(pool) < 3:
-        raise DataError(f"{len(pool)} distinct texts are too few to draw negatives from; give at least 3")
+    pool = _negative_pool(a, b)
     rng = random.Random(seed)
     anchors: list[str] = []
     positives: list[str] = []
@@ -112,6 +110,14 @@ def scored_pairs_to_triplets(
     return datasets.Dataset.from_dict({"anchor": anchors, "positive": positives, "negative": negatives})
 
 
+def _negative_pool(a: Sequence[str], b: Sequence[str]) -> list[str]:
+    """Every distinct text of the pairs, sorted (so seeded draws repeat); at least 3 to draw from."""
+    pool = sorted(set(a) | set(b))
+    if len(pool) < 3:
+        raise DataError(f"{len(pool)} distinct texts are too few to draw negatives from; give at least 3")
+    return pool
+
+
 def _random_other(rng: random.Random, pool: Sequence[str], *avoid: str) -> str:
     text = rng.choice(pool)
     while text in avoid:
@@ -124,9 +130,7 @@ def score_margin_triplets(ds: Any, *, seed: int = 42) -> Any:
     import datasets
 
     a, b, scores = pair_rows(ds)
-    pool = sorted(set(a) | set(b))
-    if len(pool) < 3:
-        raise DataError(f"{len(pool)} distinct texts are too few to draw negatives from; give at least 3")
+    pool = _negative_pool(a, b)
     bad = next((i for i, s in enumerate(scores) if not 0 <= s <= 1), None)
     if bad is not None:
         raise DataError(f"row {bad}: score {scores[bad]} is outside [0, 1]; score-scaled triplet margins need scores in [0, 1]")
