@@ -216,18 +216,19 @@ def train(
         hard.mine(encoder)
         log(f"batches: each class with classes among its {config.hard_negatives} nearest (mined with the model)")
     what = "texts" if config.loss in CLASS_LOSSES else "triplets" if config.loss in TRIPLET_LOSSES else "pairs"
-    log(f"training on {len(train_ds):,} {what} ({config.loss} loss, {config.epochs} epoch(s), lr {config.lr})")
-    eval_split = "validation" if "validation" in data.splits else None
-    test_split = "test" if "test" in data.splits else eval_split
-    before_split = eval_split or test_split
     if config.loss in CLASS_LOSSES:
         sampler: Any = functools.partial(
             ClassBalancedBatchSampler, per_class=config.per_class_in_batch, neighbours=hard if in_batch else None
         )
+        batches = "class-balanced batches"
     elif config.group_by_length and config.loss not in IN_BATCH_LOSSES:
-        sampler = LengthGroupedBatchSampler
+        sampler, batches = LengthGroupedBatchSampler, "length-grouped batches"
     else:
-        sampler = None
+        sampler, batches = None, "random batches"
+    log(f"training on {len(train_ds):,} {what} ({config.loss} loss, {config.epochs} epoch(s), lr {config.lr}, {batches})")
+    eval_split = "validation" if "validation" in data.splits else None
+    test_split = "test" if "test" in data.splits else eval_split
+    before_split = eval_split or test_split
     all_callbacks = list(callbacks or [])
     remine = None
     if hard is not None and config.remine_every:

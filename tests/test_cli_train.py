@@ -31,8 +31,10 @@ def test_train_writes_a_sentence_transformers_folder_and_results(tiny_model_dir,
     result = run(*train_args(tiny_model_dir, scored_folder, out))
     assert result.exit_code == 0, result.output
     assert "spearman_cosine" in result.output and "validation" in result.output
+    assert "random batches" in result.output  # the scored-pair default
     results = json.loads((out / "results.json").read_text())
-    assert results["loss"] == {"name": "contrastive", "distance": "cosine", "margin": 1.0}
+    assert results["arguments"]["group_by_length"] is False
+    assert results["loss"] == {"name": "contrastive", "distance": "cosine", "margin": 0.9}
     assert results["seed"] == 42 and results["train_examples"] == 32
     assert set(results["metrics"]) == {"validation_before", "validation", "test"}
     assert {"pearson_cosine", "spearman_cosine", "pearson_euclidean", "spearman_euclidean"} <= set(results["metrics"]["test"])
@@ -59,9 +61,14 @@ def test_triplet_on_scores_trains_on_score_margin_triplets_and_binary_labels_on_
     from siamese_text.data.loading import column, load_data
     from siamese_text.data.pairs import score_margin_triplets, scored_pairs_to_triplets
 
-    assert run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a", "--loss", "triplet")).exit_code == 0
-    assert run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", "--loss", "triplet", "--binary-labels")).exit_code == 0
+    soft_run = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a", "--loss", "triplet"))
+    plain_args = ("--loss", "triplet", "--binary-labels", "--no-group-by-length")
+    plain_run = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", *plain_args))
+    assert soft_run.exit_code == 0 and plain_run.exit_code == 0, soft_run.output + plain_run.output
+    assert "length-grouped batches" in soft_run.output and "random batches" in plain_run.output
     soft, plain = (json.loads((tmp_path / name / "results.json").read_text()) for name in "ab")
+    # triplet loss on scored pairs keeps length-grouped batches unless --no-group-by-length asks for random ones
+    assert (soft["arguments"]["group_by_length"], plain["arguments"]["group_by_length"]) == (True, False)
     train = load_data(str(scored_folder), text_columns=("sentence1", "sentence2"), label_column="score").split("train")
     assert soft["train_examples"] == len(score_margin_triplets(train, seed=42))
     assert plain["train_examples"] == len(scored_pairs_to_triplets(train, positive_threshold=0.6, seed=42))

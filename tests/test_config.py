@@ -21,8 +21,32 @@ def test_binary_pairs_default_to_the_measured_contrastive_margin() -> None:
     assert config.effective_margin == KIND_DEFAULTS["binary"]["margin"] != DEFAULT_MARGINS["contrastive"]["cosine"]
 
 
-def test_scored_pairs_keep_margin_one_so_soft_labels_target_cosine_equal_to_the_score() -> None:
-    assert TrainConfig(dataset="stsb").resolve("score").effective_margin == 1.0
+def test_scored_pairs_default_to_the_measured_soft_label_margin() -> None:
+    config = TrainConfig(dataset="stsb").resolve("score")
+    assert config.loss == "contrastive"
+    assert config.effective_margin == KIND_DEFAULTS["score"]["margin"] == 0.9
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "grouped"),
+    [
+        ("score", {}, False),  # random batches measured better on STS-B
+        ("score", {"group_by_length": True}, True),  # the flag wins
+        ("score", {"loss": "triplet"}, True),  # score-margin triplets measured better grouped
+        ("score", {"loss": "triplet", "group_by_length": False}, False),
+        ("binary", {}, True),
+        ("triplet", {}, True),
+        ("binary", {"group_by_length": False}, False),
+    ],
+)
+def test_length_grouping_comes_from_the_label_kind_unless_given(kind: str, options: dict, grouped: bool) -> None:
+    assert TrainConfig(dataset="x.csv", **options).resolve(kind).group_by_length is grouped
+
+
+def test_binary_labels_on_scored_pairs_keep_the_plain_contrastive_margin() -> None:
+    # the kind margin was measured for soft labels; 0/1 labels cut from the scores keep the loss's own
+    config = TrainConfig(dataset="stsb", binary_labels=True).resolve("score")
+    assert config.effective_margin == DEFAULT_MARGINS["contrastive"]["cosine"] == 1.0
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,7 @@ def test_card_from_a_training_run(trained: Path, tmp_path: Path) -> None:
     assert splits["test"]["spearman_cosine"] == pytest.approx(results["metrics"]["test"]["spearman_cosine"], abs=1e-4)
     assert entry["results"][0]["task"]["type"] == "semantic-similarity"
     # the body: loss with margin and distance, seed, time, sizes, evaluation table, usage, citations, versions
-    assert "**Contrastive loss** (`contrastive`) on the **cosine distance**, margin **1.0**" in body
+    assert "**Contrastive loss** (`contrastive`) on the **cosine distance**, margin **0.9**" in body
     assert "| seed | 42 |" in body
     assert f"{results['train_seconds']} s" in body
     assert "train 32" in body and "32 pairs" in body
