@@ -135,6 +135,7 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     warmup_ratio: float = 0.1
+    dropout: float | None = None  # None: the base model's own rates (0.1 for MiniLM)
     max_seq_length: int = 256
     pooling: str = "mean"
     normalize: bool = True
@@ -174,6 +175,8 @@ class TrainConfig:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.max_seq_length < 2:
             raise ConfigError(f"--max-seq-length must be at least 2, got {self.max_seq_length}")
         if not 0 < self.label_threshold < 1:

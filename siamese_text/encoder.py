@@ -112,6 +112,22 @@ class SiameseEncoder:
         self.model.save(str(path))
         return path
 
+    def set_dropout(self, p: float) -> int:
+        """Set the drop probability of every dropout layer (hidden and attention) to ``p``; returns how many.
+
+        Dropout is only active while training, so ``encode`` is unchanged. transformers reads the
+        rates from the model config when the model is built; setting them on the built modules is
+        the only way to change them for an already-loaded model.
+        """
+        if not 0 <= p < 1:
+            raise ConfigError(f"--dropout must be in [0, 1), got {p}")
+        import torch
+
+        layers = [m for m in self.model.modules() if isinstance(m, torch.nn.Dropout)]
+        for layer in layers:
+            layer.p = p
+        return len(layers)
+
     # ---- properties -----------------------------------------------------------------------
 
     @property

@@ -203,6 +203,8 @@ def train(
     encoder = SiameseEncoder.from_pretrained(
         config.model, pooling=config.pooling, normalize=config.normalize, max_seq_length=config.max_seq_length
     )
+    if config.dropout is not None:
+        log(f"dropout {config.dropout} on {encoder.set_dropout(config.dropout)} layers")
     if config.effective_margin is not None:
         check_margin(config.loss, config.distance, config.effective_margin, normalized=config.normalize,
                      dimension=encoder.dimension)

@@ -57,6 +57,18 @@ def test_same_seed_gives_same_metrics(tiny_model_dir, scored_folder, tmp_path):
     assert m1 == m2
 
 
+def test_dropout_flag_sets_every_dropout_layer_and_changes_training(tiny_model_dir, scored_folder, tmp_path):
+    default = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a"))
+    no_dropout = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", "--dropout", "0"))
+    assert default.exit_code == 0 and no_dropout.exit_code == 0, default.output + no_dropout.output
+    assert "dropout 0.0 on 7 layers" in no_dropout.output  # embeddings + 2 layers x (attention probs, attention out, out)
+    assert " on 7 layers" not in default.output  # without the flag the model keeps its own rates
+    r1 = json.loads((tmp_path / "a" / "results.json").read_text())
+    r2 = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert r1["arguments"]["dropout"] is None and r2["arguments"]["dropout"] == 0.0
+    assert r1["metrics"]["test"] != r2["metrics"]["test"]
+
+
 def test_triplet_on_scores_trains_on_score_margin_triplets_and_binary_labels_on_plain_ones(tiny_model_dir, scored_folder, tmp_path):
     from siamese_text.data.loading import column, load_data
     from siamese_text.data.pairs import score_margin_triplets, scored_pairs_to_triplets
@@ -113,6 +125,7 @@ def test_existing_output_needs_overwrite(tiny_model_dir, scored_folder, tmp_path
         (["--loss", "online-contrastive", "--batch-size", "1"], "--batch-size must be at least 2"),
         (["--margin", "-1"], "--margin must be positive"),
         (["--label-threshold", "1.5"], "--label-threshold must be in (0, 1)"),
+        (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
         (["--margin", "3", "--distance", "euclidean"], "impossible for Euclidean"),
         (["--text-columns", "sentence1,sentenc2"], "no column 'sentenc2'; did you mean 'sentence2'"),
         (["--dataset", "stsbb"], "unknown data set 'stsbb'"),

@@ -75,6 +75,16 @@ def test_bad_arguments_are_named(tiny_encoder, tmp_path):
         SiameseEncoder.from_pretrained(str(tmp_path / "missing"))
 
 
+def test_set_dropout_changes_training_noise_not_encode(tiny_model_dir):
+    encoder = SiameseEncoder.from_pretrained(str(tiny_model_dir), max_seq_length=32)
+    before = encoder.encode(TEXTS)
+    assert encoder.set_dropout(0.5) > 0
+    assert {m.p for m in encoder.model.modules() if isinstance(m, torch.nn.Dropout)} == {0.5}
+    np.testing.assert_allclose(encoder.encode(TEXTS), before, atol=1e-6)  # inactive outside training
+    with pytest.raises(ConfigError, match="--dropout must be in"):
+        encoder.set_dropout(1.0)
+
+
 def test_public_api_is_the_short_all_and_import_is_light():
     import subprocess
     import sys
