@@ -34,7 +34,7 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--batch-size", type=int, default=None, help="Default: 16 for pairs and triplets, 32 for class-labelled texts.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: measured per data kind and loss; 5e-5 for scored and 0/1 pairs, 2e-5 otherwise and for triplet loss on scored pairs).")
 @click.option("--max-seq-length", type=int, default=256, show_default=True)
-@click.option("--dropout", type=float, default=None, help="Dropout rate while training, for every hidden and attention dropout layer (default: the base model's own, 0.1 for MiniLM).")
+@click.option("--dropout", type=float, default=None, help="Dropout rate while training, for every hidden and attention dropout layer (default: the base model's own, 0.1 for MiniLM; 0.2 with --samples-per-class).")
 @click.option("--pooling", type=click.Choice(POOLING_MODES), default="mean", show_default=True)
 @click.option("--binary-labels", is_flag=True, help="Threshold scores into 0/1 labels instead of using them as soft labels (triplet loss: plain triplets instead of score-scaled margins).")
 @click.option("--label-threshold", type=float, default=0.6, show_default=True,

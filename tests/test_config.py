@@ -6,6 +6,7 @@ import pytest
 
 from siamese_text.config import (
     DEFAULT_MARGINS,
+    FEW_SHOT_DROPOUT,
     FEW_SHOT_EPOCHS,
     KIND_DEFAULTS,
     LOSS_DEFAULTS,
@@ -67,8 +68,11 @@ def test_unset_options_come_from_the_label_kind() -> None:
     assert TrainConfig(dataset="x.csv", epochs=2).resolve("class").epochs == 2
 
 
-def test_few_shot_class_data_trains_for_more_epochs_unless_told() -> None:
+def test_few_shot_class_data_trains_longer_with_more_dropout_unless_told() -> None:
     assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").epochs == FEW_SHOT_EPOCHS > 1
+    assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").dropout == FEW_SHOT_DROPOUT == 0.2
+    assert TrainConfig(dataset="banking77", samples_per_class=8, dropout=0.1).resolve("class").dropout == 0.1
+    assert TrainConfig(dataset="banking77").resolve("class").dropout is None  # the full set keeps the model's own
     assert TrainConfig(dataset="banking77", samples_per_class=8, epochs=3).resolve("class").epochs == 3
     assert TrainConfig(dataset="x.csv", samples_per_class=8).resolve("binary").epochs == KIND_DEFAULTS["binary"]["epochs"]
 
