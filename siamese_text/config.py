@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES
+from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES, check_dropout
 from siamese_text.errors import ConfigError
 from siamese_text.scoring import DISTANCES
 
@@ -181,8 +181,8 @@ class TrainConfig:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.dropout is not None:
+            check_dropout(self.dropout)
         if self.max_seq_length < 2:
             raise ConfigError(f"--max-seq-length must be at least 2, got {self.max_seq_length}")
         if not 0 < self.label_threshold < 1:

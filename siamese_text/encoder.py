@@ -22,7 +22,7 @@ from siamese_text.scoring import METRICS, pairwise_similarity
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["SiameseEncoder", "DEFAULT_MODEL", "POOLING_MODES"]
+__all__ = ["SiameseEncoder", "DEFAULT_MODEL", "POOLING_MODES", "check_dropout"]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 POOLING_MODES: tuple[str, ...] = ("mean", "cls", "max")
@@ -34,6 +34,12 @@ def _model_error(name: str, exc: Exception) -> ModelError:
         f"cannot load model {name!r} ({first}); give a local model folder or a Hub id in the local cache "
         "(set HF_HUB_OFFLINE=1 when offline)"
     )
+
+
+def check_dropout(p: float) -> None:
+    """Refuse a drop probability outside [0, 1) (1 would drop everything)."""
+    if not 0 <= p < 1:
+        raise ConfigError(f"--dropout must be in [0, 1), got {p}")
 
 
 class SiameseEncoder:
@@ -119,8 +125,7 @@ class SiameseEncoder:
         rates from the model config when the model is built; setting them on the built modules is
         the only way to change them for an already-loaded model.
         """
-        if not 0 <= p < 1:
-            raise ConfigError(f"--dropout must be in [0, 1), got {p}")
+        check_dropout(p)
         import torch
 
         layers = [m for m in self.model.modules() if isinstance(m, torch.nn.Dropout)]
