@@ -19,6 +19,16 @@ CITATIONS: dict[str, dict[str, str]] = {
   year      = {2006}
 }""",
     },
+    "centroid-triplet": {
+        "what": "Centroid triplet loss (Wieczorek, Rychalska & Dabrowski, 2021)",
+        "bibtex": """@inproceedings{wieczorek2021centroids,
+  title     = {On the Unreasonable Effectiveness of Centroids in Image Retrieval},
+  author    = {Wieczorek, Miko{\\l}aj and Rychalska, Barbara and D{\\k{a}}browski, Jacek},
+  booktitle = {Neural Information Processing (ICONIP)},
+  year      = {2021},
+  url       = {https://arxiv.org/abs/2104.13643}
+}""",
+    },
     "cosent": {
         "what": "CoSENT ranking loss (Su, 2022)",
         "bibtex": """@online{su2022cosent,

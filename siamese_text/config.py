@@ -36,18 +36,19 @@ DEFAULT_MARGINS: dict[str, dict[str, float]] = {
     "batch-hard-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
     "batch-semi-hard-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
     "batch-all-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
+    "batch-centroid-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
 }
 # Ranking losses have no margin (a scale instead) and compare the pairs of a batch with each other.
 RANKING_LOSSES: frozenset[str] = frozenset({"cosent"})
 LOSSES: tuple[str, ...] = (*DEFAULT_MARGINS, *sorted(RANKING_LOSSES))
 # Losses on (text_a, text_b, label) pairs: scored pairs, 0/1 pairs, or pairs drawn from classes.
 PAIR_LOSSES: frozenset[str] = frozenset({"contrastive", "online-contrastive", "cosent"})
-IN_BATCH_LOSSES: frozenset[str] = frozenset(
-    {"online-contrastive", "batch-hard-triplet", "batch-semi-hard-triplet", "batch-all-triplet"}
+# Losses on class-labelled texts that mine inside class-balanced batches.
+CLASS_LOSSES: frozenset[str] = frozenset(
+    {"batch-hard-triplet", "batch-semi-hard-triplet", "batch-all-triplet", "batch-centroid-triplet"}
 )
-TRIPLET_LOSSES: frozenset[str] = frozenset({"triplet", "batch-hard-triplet", "batch-semi-hard-triplet", "batch-all-triplet"})
-
-CLASS_LOSSES: frozenset[str] = frozenset({"batch-hard-triplet", "batch-semi-hard-triplet", "batch-all-triplet"})
+IN_BATCH_LOSSES: frozenset[str] = frozenset({"online-contrastive", *CLASS_LOSSES})
+TRIPLET_LOSSES: frozenset[str] = frozenset({"triplet", *CLASS_LOSSES})
 
 # Measured on STS-B validation with all-MiniLM-L6-v2 (benchmarks/stsb.py, README): contrastive
 # with soft labels beats triplet built from scored pairs, so it is the default.

@@ -3,7 +3,7 @@
 Each loss is a ``torch.nn.Module`` with the sentence-transformers loss signature
 ``forward(sentence_features, labels)``, so it plugs into ``SentenceTransformerTrainer``; the
 formula itself is a plain function of distances and labels (``contrastive_loss``,
-``online_contrastive_loss``, ``triplet_loss``) that the tests check against a naive Python loop.
+``online_contrastive_loss``, ``triplet_loss``, ``centroid_triplet_loss``) that the tests check against a naive Python loop.
 
 All distances are *distances* (lower = closer): cosine distance ``1 - cos`` in [0, 2], Euclidean,
 Manhattan. ``d`` below is the distance of the two embeddings of a pair.
@@ -19,6 +19,7 @@ loss                         inputs (columns, in order)       labels            
 ``BatchHardTripletLoss``     (text)                           class id                       yes
 ``BatchSemiHardTripletLoss`` (text)                           class id                       yes
 ``BatchAllTripletLoss``      (text)                           class id                       yes
+``BatchCentroidTripletLoss`` (text)                           class id                       yes
 ``CoSENTLoss``               (text_a, text_b)                 similarity score, or 0/1       yes
 ===========================  ===============================  =============================  ==========
 
@@ -29,6 +30,12 @@ target distance, so the order of the scores is what the model learns.
 Triplet (Schroff et al. 2015): ``L = max(d(a, p) - d(a, n) + m, 0)``, averaged over the triplets.
 With a label ``w`` per triplet the margin is ``w * m`` (adaptive margin, Ha & Blanz 2021): scored
 pairs become triplets whose margins carry the scores (``data.pairs.score_margin_triplets``).
+
+Centroid triplet (Wieczorek, Rychalska & Dabrowski 2021): the triplet formula with class centroids of
+the batch in place of texts. The positive of anchor ``a`` is the mean embedding of the *other* texts
+of its class in the batch; the negative is the nearest centroid of another class. Nearest-centroid
+classification asks exactly that of a text; batch-hard asks it of the farthest positive text and the
+nearest negative text, which with a few shots a class is one outlier pair.
 
 CoSENT (Su 2022), a ranking loss: ``L = log(1 + sum over pairs i, j of the batch with y_i > y_j of
 exp(s (d_i - d_j)))``, d the cosine distance, scale s = 20. It asks only that every pair be closer
@@ -66,6 +73,8 @@ __all__ = [
     "BatchHardTripletLoss",
     "BatchSemiHardTripletLoss",
     "BatchAllTripletLoss",
+    "BatchCentroidTripletLoss",
+    "centroid_triplet_loss",
     "CoSENTLoss",
     "cosent_loss",
     "build_loss",
@@ -107,6 +116,27 @@ def triplet_loss(d_ap: Tensor, d_an: Tensor, *, margin: float | Tensor) -> Tenso
     return F.relu(d_ap - d_an + margin).mean()
 
 
+def centroid_triplet_loss(embeddings: Tensor, labels: Tensor, *, margin: float, distance: str = "cosine") -> Tensor:
+    """Mean over anchors of ``max(d(a, c_own) - min_{c != own} d(a, c) + m, 0)``; 0 if no anchor has both.
+
+    ``c_own`` is the mean of the other embeddings with the anchor's label (the anchor is left out, so
+    it cannot be its own positive); the negatives are the means of every other label in the batch.
+    Anchors alone in their class, or in a batch of one class, are skipped.
+    """
+    classes, inverse = labels.unique(return_inverse=True)
+    members = F.one_hot(inverse, len(classes)).to(embeddings.dtype)  # n x C
+    counts = members.sum(0)
+    sums = members.T @ embeddings
+    keep = counts[inverse] > 1
+    if len(classes) < 2 or not keep.any():
+        return embeddings.sum() * 0.0
+    own = (sums[inverse] - embeddings) / (counts[inverse] - 1).clamp_min(1)[:, None]
+    d_pos = _distance_matrix(embeddings, own, distance=distance).diagonal()  # n x n: cheap at batch size
+    d_centroids = _distance_matrix(embeddings, sums / counts[:, None], distance=distance)
+    d_neg = d_centroids.masked_fill(members.bool(), float("inf")).min(1).values
+    return triplet_loss(d_pos[keep], d_neg[keep], margin=margin)
+
+
 def cosent_loss(distances: Tensor, labels: Tensor, *, scale: float = 20.0) -> Tensor:
     """``log(1 + sum_{y_i > y_j} exp(scale (d_i - d_j)))`` over the pairs of the batch; 0 with one label."""
     d = distances.view(-1) * scale
@@ -117,6 +147,13 @@ def cosent_loss(distances: Tensor, labels: Tensor, *, scale: float = 20.0) -> Te
 
 
 # ---- modules for the sentence-transformers trainer ---------------------------------------------
+
+
+def _distance_matrix(a: Tensor, b: Tensor, *, distance: str) -> Tensor:
+    """``scoring.distance_matrix`` with a usable gradient where two rows coincide."""
+    if distance == "euclidean":  # torch.cdist has a NaN gradient at distance 0 (a text and itself)
+        return (a[:, None, :] - b[None, :, :]).pow(2).sum(-1).clamp_min(1e-12).sqrt()
+    return scoring.distance_matrix(a, b, metric=distance, max_elements=None)
 
 
 def _distance_fn(distance: str) -> Callable[[Tensor, Tensor], Tensor]:
@@ -190,10 +227,7 @@ class _BatchTripletLoss(_SiameseLoss):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         (emb,) = _embed(self.model, sentence_features)
-        if self.distance == "euclidean":  # torch.cdist has a NaN gradient at distance 0 (the diagonal)
-            distances = (emb[:, None, :] - emb[None, :, :]).pow(2).sum(-1).clamp_min(1e-12).sqrt()
-        else:
-            distances = scoring.distance_matrix(emb, emb, metric=self.distance, max_elements=None)
+        distances = _distance_matrix(emb, emb, distance=self.distance)
         a, p, n = self.mine(distances, labels.view(-1))
         return self.reduce(distances[a, p], distances[a, n])
 
@@ -227,6 +261,20 @@ class BatchAllTripletLoss(_BatchTripletLoss):
     def reduce(self, d_ap: Tensor, d_an: Tensor) -> Tensor:
         losses = F.relu(d_ap - d_an + self.margin)
         return losses.sum() / (losses > 1e-16).sum().clamp_min(1)
+
+
+class BatchCentroidTripletLoss(_SiameseLoss):
+    """Triplet loss of each text against in-batch class centroids: its own (without it) and the nearest other."""
+
+    name = "batch-centroid-triplet"
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        (emb,) = _embed(self.model, sentence_features)
+        return centroid_triplet_loss(emb, labels.view(-1), margin=self.margin, distance=self.distance)
+
+    @property
+    def citation(self) -> str:
+        return CITATIONS["centroid-triplet"]["bibtex"]
 
 
 class CoSENTLoss(nn.Module):
@@ -264,6 +312,7 @@ _CLASSES: dict[str, type[nn.Module]] = {
         BatchHardTripletLoss,
         BatchSemiHardTripletLoss,
         BatchAllTripletLoss,
+        BatchCentroidTripletLoss,
         CoSENTLoss,
     )
 }

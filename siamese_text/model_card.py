@@ -57,6 +57,11 @@ _LOSSES: dict[str, tuple[str, str]] = {
         "Batch-all triplet loss",
         "Every valid triplet of the batch that violates the margin contributes to the loss.",
     ),
+    "batch-centroid-triplet": (
+        "Batch centroid triplet loss",
+        "Each text must be closer to the centroid of the other texts of its class in the batch than to the nearest "
+        "centroid of another class, by at least the margin.",
+    ),
     "cosent": (
         "CoSENT loss",
         "A ranking loss: within each batch, every pair must have a higher cosine similarity than each pair "
@@ -256,7 +261,9 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
         citations.insert(0, CITATIONS["cosent"])
     if loss_name and "triplet" in loss_name:
         citations.insert(0, CITATIONS["triplet"])
-        if loss_name.startswith("batch"):
+        if loss_name == "batch-centroid-triplet":
+            citations.insert(1, CITATIONS["centroid-triplet"])
+        elif loss_name.startswith("batch"):
             citations.insert(1, CITATIONS["batch-triplet"])
     title, explanation = _LOSSES.get(loss_name or "", (str(loss_name), ""))
     arguments = results.get("arguments") or {}

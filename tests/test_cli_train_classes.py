@@ -75,6 +75,21 @@ def test_few_shot_uses_k_texts_per_class_as_training_set_and_corpus(tiny_model_d
     assert results["train_rows"] == 24 and results["metrics"]["test"]["corpus"] == 24
 
 
+def test_centroid_triplet_trains_and_is_named_in_results_and_card(tiny_model_dir, intents, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "model"
+    result = run(*class_args(tiny_model_dir, intents, out, "--samples-per-class", "4", "--loss", "batch-centroid-triplet",
+                             "--batch-size", "8", "--epochs", "2"))
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["loss"]["name"] == "batch-centroid-triplet" and results["loss"]["margin"] == 0.2
+    assert results["metrics"]["test"] != results["metrics"]["test_before"]  # it trained
+    card = (out / "README.md").read_text()
+    assert "Batch centroid triplet loss" in card and "wieczorek2021centroids" in card
+    assert SentenceTransformer(str(out)).encode(["lost card"]).shape == (1, 32)
+
+
 def test_contrastive_on_classes_makes_balanced_pairs(tiny_model_dir, intents, tmp_path):
     out = tmp_path / "model"
     result = run(*class_args(tiny_model_dir, intents, out, "--loss", "contrastive", "--max-pairs", "100"))

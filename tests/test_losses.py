@@ -9,12 +9,14 @@ from siamese_text.config import check_margin
 from siamese_text.errors import ConfigError
 from siamese_text.losses import (
     BatchAllTripletLoss,
+    BatchCentroidTripletLoss,
     BatchHardTripletLoss,
     BatchSemiHardTripletLoss,
     ContrastiveLoss,
     CoSENTLoss,
     TripletLoss,
     build_loss,
+    centroid_triplet_loss,
     contrastive_loss,
     cosent_loss,
     online_contrastive_loss,
@@ -160,7 +162,9 @@ def test_cosent_module_ranks_cosine_distances_of_the_pairs():
         build_loss("cosent", FakeModel(), distance="euclidean")
 
 
-@pytest.mark.parametrize("cls", [BatchHardTripletLoss, BatchSemiHardTripletLoss, BatchAllTripletLoss])
+@pytest.mark.parametrize(
+    "cls", [BatchHardTripletLoss, BatchSemiHardTripletLoss, BatchAllTripletLoss, BatchCentroidTripletLoss]
+)
 @pytest.mark.parametrize("distance", ["cosine", "euclidean"])
 def test_batch_losses_give_finite_gradients(cls, distance):
     emb, labels, _ = _random_batch(4, n=12, classes=3)
@@ -176,6 +180,50 @@ def test_batch_hard_loss_equals_loop():
     a, p, n = mine_batch_hard(d, labels)
     want = sum(max(d[i, j].item() - d[i, k].item() + 0.5, 0) for i, j, k in zip(a.tolist(), p.tolist(), n.tolist())) / len(a)
     assert loss.item() == pytest.approx(want, rel=1e-4)
+
+
+def _naive_centroid_triplet(emb, labels, margin, dist):
+    rows, labels = emb.tolist(), labels.tolist()
+
+    def mean(members):
+        return [sum(col) / len(members) for col in zip(*(rows[j] for j in members))]
+
+    losses = []
+    for i, y in enumerate(labels):
+        own = [j for j in range(len(rows)) if labels[j] == y and j != i]
+        others = sorted(set(labels) - {y})
+        if not own or not others:
+            continue
+        nearest = min(dist(rows[i], mean([j for j in range(len(rows)) if labels[j] == c])) for c in others)
+        losses.append(max(dist(rows[i], mean(own)) - nearest + margin, 0.0))
+    return sum(losses) / len(losses)
+
+
+def _cosine_distance(u, v):
+    return 1 - sum(a * b for a, b in zip(u, v)) / math.sqrt(sum(a * a for a in u) * sum(b * b for b in v))
+
+
+@pytest.mark.parametrize(("distance", "dist"), [("cosine", _cosine_distance), ("euclidean", math.dist)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_centroid_triplet_loss_equals_loop(distance, dist, seed):
+    emb, labels, _ = _random_batch(seed, n=12, classes=4)
+    labels[0] = 7  # a class of one text: skipped as an anchor, still a negative centroid for the others
+    got = BatchCentroidTripletLoss(FakeModel(), distance=distance, margin=0.3)([{"x": emb}], labels)
+    assert got.item() == pytest.approx(_naive_centroid_triplet(emb, labels, 0.3, dist), rel=1e-5)
+
+
+def test_centroid_triplet_leaves_the_anchor_out_of_its_own_centroid():
+    # Class 0 is two orthogonal texts; class 1 sits between them. Left out of its own centroid, each
+    # class-0 text has the other as positive (cosine distance 1) and class 1 as the nearest negative
+    # centroid (1 - 0.707): loss 1 - 0.293 + 0.2. Counted in, its centroid would be (0.5, 0.5): loss 0.2.
+    # Each class-1 text: positive at distance 0, class 0's centroid (0.5, 0.5) at distance 0 too: loss 0.2.
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7], [0.7, 0.7]])
+    per_text = [1 - (1 - math.sqrt(0.5)) + 0.2] * 2 + [0.2, 0.2]
+    assert centroid_triplet_loss(emb, torch.tensor([0, 0, 1, 1]), margin=0.2).item() == pytest.approx(
+        sum(per_text) / 4, rel=1e-5)
+    # one class, or one text a class: no anchor has both a positive and a negative
+    assert centroid_triplet_loss(emb, torch.tensor([0, 0, 0, 0]), margin=0.2).item() == 0.0
+    assert centroid_triplet_loss(emb, torch.tensor([0, 1, 2, 3]), margin=0.2).item() == 0.0
 
 
 @pytest.mark.parametrize(
