@@ -9,9 +9,10 @@ Rows (all on all-MiniLM-L6-v2, seed 42, the Banking77 test split as queries):
 * ``siamtext train --dataset banking77`` with its defaults (batch-hard triplet on class-balanced batches);
 * sentence-transformers ``BatchHardTripletLoss`` with its defaults (Euclidean, margin 5) and its
   ``GROUP_BY_LABEL`` batches, same epochs / batch / lr;
-* 8-shot (the same 8 texts per class everywhere): ours, batch-hard on class-balanced batches, and
-  SetFit-style pairs (each text, 20 times: one random same-class partner, itself allowed, and one
-  other-class partner) with sentence-transformers ``CosineSimilarityLoss``, same epochs budget in steps;
+* 8-shot (the same 8 texts per class everywhere): ours, batch-hard and batch-centroid-triplet on
+  class-balanced batches, and SetFit-style pairs (each text, 20 times: one random same-class
+  partner, itself allowed, and one other-class partner) with sentence-transformers
+  ``CosineSimilarityLoss``, same epochs budget in steps;
 * re-mining, 8-shot: triplet loss with 2 mined hard negatives per pair, without and with
   ``--remine-every``, same steps;
 * re-mining for batch-hard: class-balanced batches filled with each class's nearest classes
@@ -124,6 +125,8 @@ def main() -> None:
     runs = {
         "zero-shot all-MiniLM-L6-v2": zero_shot,
         f"8-shot: siamese_text batch-hard, {fe} epochs": lambda: ours(shots=SHOTS, epochs=fe),
+        f"8-shot: siamese_text batch-centroid-triplet, {fe} epochs": lambda: ours(
+            shots=SHOTS, loss="batch-centroid-triplet", epochs=fe),
         f"8-shot: SetFit-style pairs ({args.setfit_iterations} iterations) + ST CosineSimilarityLoss, 1 epoch": lambda: st_run(
             kind="setfit", shots=SHOTS, epochs=1, batch_size=16, lr=2e-5, iterations=args.setfit_iterations),
         "full: siamtext train --dataset banking77 (defaults)": lambda: ours(),

@@ -8,6 +8,7 @@ from siamese_text.config import (
     DEFAULT_MARGINS,
     FEW_SHOT_DROPOUT,
     FEW_SHOT_EPOCHS,
+    FEW_SHOT_LOSS,
     KIND_DEFAULTS,
     LOSS_DEFAULTS,
     SCORE_MARGIN,
@@ -71,6 +72,10 @@ def test_unset_options_come_from_the_label_kind() -> None:
 def test_few_shot_class_data_trains_longer_with_more_dropout_unless_told() -> None:
     assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").epochs == FEW_SHOT_EPOCHS > 1
     assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").dropout == FEW_SHOT_DROPOUT == 0.2
+    assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").loss == FEW_SHOT_LOSS
+    assert FEW_SHOT_LOSS == "batch-centroid-triplet" != TrainConfig(dataset="banking77").resolve("class").loss
+    assert TrainConfig(dataset="banking77", samples_per_class=8, loss="batch-hard-triplet").resolve("class").loss == (
+        "batch-hard-triplet")
     assert TrainConfig(dataset="banking77", samples_per_class=8, dropout=0.1).resolve("class").dropout == 0.1
     assert TrainConfig(dataset="banking77").resolve("class").dropout is None  # the full set keeps the model's own
     assert TrainConfig(dataset="banking77", samples_per_class=8, epochs=3).resolve("class").epochs == 3
