@@ -3,7 +3,8 @@
 Each loss is a ``torch.nn.Module`` with the sentence-transformers loss signature
 ``forward(sentence_features, labels)``, so it plugs into ``SentenceTransformerTrainer``; the
 formula itself is a plain function of distances and labels (``contrastive_loss``,
-``online_contrastive_loss``, ``triplet_loss``, ``centroid_triplet_loss``) that the tests check against a naive Python loop.
+``online_contrastive_loss``, ``triplet_loss``, ``centroid_triplet_loss`` of embeddings and labels)
+that the tests check against a naive Python loop.
 
 All distances are *distances* (lower = closer): cosine distance ``1 - cos`` in [0, 2], Euclidean,
 Manhattan. ``d`` below is the distance of the two embeddings of a pair.
