@@ -124,7 +124,7 @@ def main() -> None:
     fe = args.few_shot_epochs
     runs = {
         "zero-shot all-MiniLM-L6-v2": zero_shot,
-        f"8-shot: siamese_text batch-hard, {fe} epochs": lambda: ours(shots=SHOTS, epochs=fe),
+        f"8-shot: siamese_text batch-hard, {fe} epochs": lambda: ours(shots=SHOTS, loss="batch-hard-triplet", epochs=fe),
         f"8-shot: siamese_text batch-centroid-triplet, {fe} epochs": lambda: ours(
             shots=SHOTS, loss="batch-centroid-triplet", epochs=fe),
         f"8-shot: SetFit-style pairs ({args.setfit_iterations} iterations) + ST CosineSimilarityLoss, 1 epoch": lambda: st_run(
@@ -137,9 +137,9 @@ def main() -> None:
         f"8-shot remine: triplet + 2 mined negatives, re-mined every 40 steps, {fe} epochs": lambda: ours(
             shots=SHOTS, loss="triplet", hard_negatives=2, remine_every=40, epochs=fe),
         f"8-shot batch-hard remine: nearest-class batches (--hard-negatives 8), {fe} epochs": lambda: ours(
-            shots=SHOTS, hard_negatives=8, epochs=fe),
+            shots=SHOTS, loss="batch-hard-triplet", hard_negatives=8, epochs=fe),
         f"8-shot batch-hard remine: nearest-class batches, re-mined every 20 steps, {fe} epochs": lambda: ours(
-            shots=SHOTS, hard_negatives=8, remine_every=20, epochs=fe),
+            shots=SHOTS, loss="batch-hard-triplet", hard_negatives=8, remine_every=20, epochs=fe),
         "full batch-hard remine: nearest-class batches (--hard-negatives 8)": lambda: ours(hard_negatives=8),
         "full batch-hard remine: nearest-class batches, re-mined every 100 steps": lambda: ours(
             hard_negatives=8, remine_every=100),
