@@ -32,32 +32,43 @@ def intents(tmp_path):
     return folder
 
 
+@pytest.fixture()
+def seen(monkeypatch):
+    """The labels of every batch the batch-hard family of losses is given, in order."""
+    from siamese_text import losses
+
+    batches = []
+    forward = losses._BatchTripletLoss.forward
+
+    def spy(self, sentence_features, labels):
+        batches.append(labels.tolist())
+        return forward(self, sentence_features, labels)
+
+    monkeypatch.setattr(losses._BatchTripletLoss, "forward", spy)
+    return batches
+
+
+def results_of(out, *args):
+    """Run ``siamtext *args``, require success, and return the results.json it wrote into ``out``."""
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "results.json").read_text())
+
+
 def class_args(model, data, out, *extra):
     return ["train", "--model", model, "--dataset", data, "--text-columns", "utterance", "--label-column", "intent",
             "--max-seq-length", "16", "--output", out, "--quiet", *extra]
 
 
-def test_batch_hard_trains_on_class_balanced_batches(tiny_model_dir, intents, tmp_path, monkeypatch):
+def test_batch_hard_trains_on_class_balanced_batches(tiny_model_dir, intents, tmp_path, seen):
     """The sampler must actually switch on: every batch the loss sees has >= 2 texts of each class in it."""
-    from siamese_text import losses
-
-    seen = []
-    forward = losses._BatchTripletLoss.forward
-
-    def spy(self, sentence_features, labels):
-        seen.append(labels.tolist())
-        return forward(self, sentence_features, labels)
-
-    monkeypatch.setattr(losses._BatchTripletLoss, "forward", spy)
     out = tmp_path / "model"
-    result = run(*class_args(tiny_model_dir, intents, out, "--batch-size", "8", "--epochs", "2"))
-    assert result.exit_code == 0, result.output
+    results = results_of(out, *class_args(tiny_model_dir, intents, out, "--batch-size", "8", "--epochs", "2"))
     # 12 classes x 5 texts: one chunk of 4 per class and epoch (the 5th sits out), 2 chunks per batch
     assert len(seen) == 2 * 6
     for labels in seen:
         counts = Counter(labels)
         assert min(counts.values()) >= 2 and len(counts) >= 2, counts
-    results = json.loads((out / "results.json").read_text())
     assert results["loss"]["name"] == "batch-hard-triplet"  # the default for class-labelled data
     assert results["arguments"]["batch_size"] == 8 and results["dataset"]["label_kind"] == "class"
     test = results["metrics"]["test"]
@@ -68,10 +79,8 @@ def test_batch_hard_trains_on_class_balanced_batches(tiny_model_dir, intents, tm
 
 def test_few_shot_uses_k_texts_per_class_as_training_set_and_corpus(tiny_model_dir, intents, tmp_path):
     out = tmp_path / "model"
-    result = run(*class_args(tiny_model_dir, intents, out, "--samples-per-class", "2", "--loss", "batch-all-triplet",
-                             "--batch-size", "8"))
-    assert result.exit_code == 0, result.output
-    results = json.loads((out / "results.json").read_text())
+    results = results_of(out, *class_args(tiny_model_dir, intents, out, "--samples-per-class", "2",
+                                          "--loss", "batch-all-triplet", "--batch-size", "8"))
     assert results["train_rows"] == 24 and results["metrics"]["test"]["corpus"] == 24
 
 
@@ -79,10 +88,8 @@ def test_centroid_triplet_trains_and_is_named_in_results_and_card(tiny_model_dir
     from sentence_transformers import SentenceTransformer
 
     out = tmp_path / "model"
-    result = run(*class_args(tiny_model_dir, intents, out, "--samples-per-class", "4", "--loss", "batch-centroid-triplet",
-                             "--batch-size", "8", "--epochs", "2"))
-    assert result.exit_code == 0, result.output
-    results = json.loads((out / "results.json").read_text())
+    results = results_of(out, *class_args(tiny_model_dir, intents, out, "--samples-per-class", "4",
+                                          "--loss", "batch-centroid-triplet", "--batch-size", "8", "--epochs", "2"))
     assert results["loss"]["name"] == "batch-centroid-triplet" and results["loss"]["margin"] == 0.2
     assert results["metrics"]["test"] != results["metrics"]["test_before"]  # it trained
     card = (out / "README.md").read_text()
@@ -92,17 +99,14 @@ def test_centroid_triplet_trains_and_is_named_in_results_and_card(tiny_model_dir
 
 def test_contrastive_on_classes_makes_balanced_pairs(tiny_model_dir, intents, tmp_path):
     out = tmp_path / "model"
-    result = run(*class_args(tiny_model_dir, intents, out, "--loss", "contrastive", "--max-pairs", "100"))
-    assert result.exit_code == 0, result.output
-    assert json.loads((out / "results.json").read_text())["train_examples"] == 100
+    results = results_of(out, *class_args(tiny_model_dir, intents, out, "--loss", "contrastive", "--max-pairs", "100"))
+    assert results["train_examples"] == 100
 
 
 def test_triplet_with_mined_negatives_and_remining(tiny_model_dir, intents, tmp_path):
     out = tmp_path / "model"
-    result = run(*class_args(tiny_model_dir, intents, out, "--loss", "triplet", "--hard-negatives", "2",
-                             "--remine-every", "3", "--batch-size", "16"))
-    assert result.exit_code == 0, result.output
-    results = json.loads((out / "results.json").read_text())
+    results = results_of(out, *class_args(tiny_model_dir, intents, out, "--loss", "triplet", "--hard-negatives", "2",
+                                          "--remine-every", "3", "--batch-size", "16"))
     assert results["train_examples"] == 60 * 2
     mined = results["hard_negatives"]
     assert mined["k"] == 2 and mined["pairs"] == 60
@@ -110,22 +114,10 @@ def test_triplet_with_mined_negatives_and_remining(tiny_model_dir, intents, tmp_
     assert mined["mining_rounds"] == 3 and [h["step"] for h in mined["remine_history"]] == [3.0, 6.0]
 
 
-def test_batch_hard_with_nearest_class_batches_and_remining(tiny_model_dir, intents, tmp_path, monkeypatch):
-    from siamese_text import losses
-
-    seen = []
-    forward = losses._BatchTripletLoss.forward
-
-    def spy(self, sentence_features, labels):
-        seen.append(labels.tolist())
-        return forward(self, sentence_features, labels)
-
-    monkeypatch.setattr(losses._BatchTripletLoss, "forward", spy)
+def test_batch_hard_with_nearest_class_batches_and_remining(tiny_model_dir, intents, tmp_path, seen):
     out = tmp_path / "model"
-    result = run(*class_args(tiny_model_dir, intents, out, "--batch-size", "8", "--per-class-in-batch", "2",
-                             "--hard-negatives", "3", "--remine-every", "4"))
-    assert result.exit_code == 0, result.output
-    mined = json.loads((out / "results.json").read_text())["hard_negatives"]
+    mined = results_of(out, *class_args(tiny_model_dir, intents, out, "--batch-size", "8", "--per-class-in-batch", "2",
+                                        "--hard-negatives", "3", "--remine-every", "4"))["hard_negatives"]
     # 12 classes x 2 chunks of 2 = 24 chunks, 4 per batch: 6 steps; mined before training and at step 4
     assert len(seen) == 6 and mined["mining_rounds"] == 2 and mined["what"] == "nearest classes per batch"
     for labels in seen:
@@ -135,10 +127,9 @@ def test_batch_hard_with_nearest_class_batches_and_remining(tiny_model_dir, inte
 
 def test_contrastive_with_mined_negatives_on_scored_pairs(tiny_model_dir, scored_folder, tmp_path):
     out = tmp_path / "model"
-    result = run("train", "--model", tiny_model_dir, "--dataset", scored_folder, "--text-columns", "sentence1,sentence2",
-                 "--label-column", "score", "--max-seq-length", "32", "--output", out, "--quiet", "--hard-negatives", "1")
-    assert result.exit_code == 0, result.output
-    results = json.loads((out / "results.json").read_text())
+    results = results_of(out, "train", "--model", tiny_model_dir, "--dataset", scored_folder, "--text-columns",
+                         "sentence1,sentence2", "--label-column", "score", "--max-seq-length", "32", "--output", out,
+                         "--quiet", "--hard-negatives", "1")
     n_pos = results["hard_negatives"]["pairs"]
     assert results["train_examples"] == 32 + n_pos and n_pos > 0
 
