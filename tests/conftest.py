@@ -1,6 +1,6 @@
 """Shared fixtures: a tiny random BERT (2 layers, 32 wide, ~200-word vocab) saved to disk, and small data files.
 
-Unit tests run on it offline in seconds; the real all-MiniLM-L6-v2 is only used by tests marked slow.
+Unit tests run on it offline in seconds; the real all-MiniLM-L6-v2 is only used by tests/test_end_to_end.py.
 """
 
 from __future__ import annotations
