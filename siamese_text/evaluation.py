@@ -35,6 +35,7 @@ __all__ = [
     "evaluate_triplets",
     "evaluate_retrieval",
     "evaluate_classes",
+    "class_centroids",
     "evaluate_query_document",
     "evaluate_data",
     "binary_metrics_at",
@@ -401,9 +402,8 @@ def evaluate_classes(
         by_class.setdefault(label, set()).add(cid)
     relevant = {str(i): by_class.get(label, set()) for i, label in enumerate(q_label)}
     out = _retrieval_metrics(query_emb, corpus_emb, relevant, metrics)
-    class_index = {label: i for i, label in enumerate(by_class)}
-    c_arr = np.asarray([class_index[label] for label in c_label])
-    centroids = np.stack([corpus_emb[c_arr == i].mean(0) for i in range(len(class_index))])
+    classes, centroids = class_centroids(corpus_emb, c_label)
+    class_index = {label: i for i, label in enumerate(classes)}
     gold = np.asarray([class_index.get(label, -1) for label in q_label])
     known = gold >= 0
     for metric in metrics:
@@ -411,6 +411,22 @@ def evaluate_classes(
         nearest = np.asarray(similarity_matrix(query_emb[known], centroids, metric=metric, max_elements=None)).argmax(1)
         out[f"{metric}_centroid_accuracy"] = float((nearest == gold[known]).mean() * 100)
     return out
+
+
+def class_centroids(embeddings: Any, labels: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+    """The classes in order of first appearance, and the mean embedding of each (one row per class).
+
+    Nearest-centroid classification: a text belongs to the class whose mean is most similar.
+    """
+    emb = np.asarray(embeddings)
+    if len(labels) == 0:
+        raise DataError("no texts to average: class centroids need at least one labelled text")
+    if len(emb) != len(labels):
+        raise DataError(f"{len(emb)} embeddings but {len(labels)} labels: give one label per text")
+    classes = list(dict.fromkeys(labels))
+    index = {label: i for i, label in enumerate(classes)}
+    rows = np.asarray([index[label] for label in labels])
+    return classes, np.stack([emb[rows == i].mean(0) for i in range(len(classes))])
 
 
 def evaluate_query_document(

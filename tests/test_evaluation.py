@@ -198,3 +198,18 @@ def test_dispatcher_checks_its_input(tiny_encoder):
         evaluation.evaluate_binary_pairs(tiny_encoder, ["a", "b", "c"], ["a", "b"], [0, 1, 0])
     with pytest.raises(DataError, match="only label 0 rows"):
         evaluation.evaluate_binary_pairs(tiny_encoder, ["a cat", "the dog"], ["a dog", "the cat"], [0, 0])
+
+
+def test_class_centroids_are_the_per_class_means_in_first_seen_order():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(7, 4)).astype(np.float32)
+    labels = ["b", "a", "b", "c", "a", "b", "c"]
+    classes, centroids = evaluation.class_centroids(emb, labels)
+    assert classes == ["b", "a", "c"]
+    for i, label in enumerate(classes):
+        naive = sum(e for e, y in zip(emb, labels) if y == label) / labels.count(label)
+        np.testing.assert_allclose(centroids[i], naive, rtol=1e-6)
+    with pytest.raises(DataError, match="7 embeddings but 6 labels"):
+        evaluation.class_centroids(emb, labels[:6])
+    with pytest.raises(DataError, match="at least one labelled text"):
+        evaluation.class_centroids(emb[:0], [])
