@@ -124,9 +124,12 @@ def main() -> None:
     fe = args.few_shot_epochs
     runs = {
         "zero-shot all-MiniLM-L6-v2": zero_shot,
-        f"8-shot: siamese_text batch-hard, {fe} epochs": lambda: ours(shots=SHOTS, loss="batch-hard-triplet", epochs=fe),
-        f"8-shot: siamese_text batch-centroid-triplet, {fe} epochs": lambda: ours(
-            shots=SHOTS, loss="batch-centroid-triplet", epochs=fe),
+        f"8-shot: siamese_text batch-hard, batch 32, lr 2e-5, {fe} epochs": lambda: ours(
+            shots=SHOTS, loss="batch-hard-triplet", epochs=fe, batch_size=32, lr=2e-5),
+        f"8-shot: siamese_text batch-centroid-triplet, batch 32, lr 2e-5, {fe} epochs": lambda: ours(
+            shots=SHOTS, loss="batch-centroid-triplet", epochs=fe, batch_size=32, lr=2e-5),
+        f"8-shot: siamese_text defaults (batch-centroid-triplet, batch 64, lr 4e-5), {fe} epochs": lambda: ours(
+            shots=SHOTS, epochs=fe),
         f"8-shot: SetFit-style pairs ({args.setfit_iterations} iterations) + ST CosineSimilarityLoss, 1 epoch": lambda: st_run(
             kind="setfit", shots=SHOTS, epochs=1, batch_size=16, lr=2e-5, iterations=args.setfit_iterations),
         "full: siamtext train --dataset banking77 (defaults)": lambda: ours(),
