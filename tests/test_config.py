@@ -72,18 +72,16 @@ def test_unset_options_come_from_the_label_kind() -> None:
 
 
 def test_few_shot_class_data_trains_longer_with_more_dropout_unless_told() -> None:
-    assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").epochs == FEW_SHOT_EPOCHS > 1
-    assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").dropout == FEW_SHOT_DROPOUT == 0.2
-    assert TrainConfig(dataset="banking77", samples_per_class=8).resolve("class").loss == FEW_SHOT_LOSS
-    assert FEW_SHOT_LOSS == "batch-centroid-triplet" != TrainConfig(dataset="banking77").resolve("class").loss
     few, full = (TrainConfig(dataset="banking77", samples_per_class=k).resolve("class") for k in (8, None))
+    assert few.epochs == FEW_SHOT_EPOCHS > 1
+    assert few.dropout == FEW_SHOT_DROPOUT == 0.2
+    assert few.loss == FEW_SHOT_LOSS == "batch-centroid-triplet" != full.loss
     assert (few.batch_size, few.lr) == (FEW_SHOT_BATCH_SIZE, FEW_SHOT_LR) == (64, 4e-5) != (full.batch_size, full.lr)
     flagged = TrainConfig(dataset="banking77", samples_per_class=8, batch_size=16, lr=1e-5).resolve("class")
     assert (flagged.batch_size, flagged.lr) == (16, 1e-5)  # a flag the user gives wins
     other = TrainConfig(dataset="banking77", samples_per_class=8, loss="batch-hard-triplet").resolve("class")
+    assert other.loss == "batch-hard-triplet"
     assert (other.batch_size, other.lr) == (full.batch_size, full.lr)  # measured with the few-shot loss only
-    assert TrainConfig(dataset="banking77", samples_per_class=8, loss="batch-hard-triplet").resolve("class").loss == (
-        "batch-hard-triplet")
     assert TrainConfig(dataset="banking77", samples_per_class=8, dropout=0.1).resolve("class").dropout == 0.1
     assert TrainConfig(dataset="banking77").resolve("class").dropout is None  # the full set keeps the model's own
     assert TrainConfig(dataset="banking77", samples_per_class=8, epochs=3).resolve("class").epochs == 3
