@@ -54,6 +54,8 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--mining-margin", type=float, default=0.05, show_default=True,
               help="Skip mined candidates whose cosine similarity is within this of the positive's (likely false negatives).")
 @click.option("--remine-every", type=int, default=None, help="Re-mine the hard negatives with the model being trained every N steps.")
+@click.option("--eval-every-epoch/--no-eval-every-epoch", default=True, show_default=True,
+              help="Evaluate the validation split at the end of every epoch (a log line each; the curve goes in results.json).")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--output", "-o", default=None, help="Model folder to write (default runs/DATASET-LOSS).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
@@ -83,6 +85,7 @@ def train(
     hard_negatives: int,
     mining_margin: float,
     remine_every: int | None,
+    eval_every_epoch: bool,
     seed: int,
     output: str | None,
     overwrite: bool,
@@ -116,6 +119,7 @@ def train(
         hard_negatives=hard_negatives,
         mining_margin=mining_margin,
         remine_every=remine_every,
+        eval_every_epoch=eval_every_epoch,
         seed=seed,
         output=output,
         overwrite=overwrite,

@@ -186,6 +186,7 @@ class TrainConfig:
     hard_negatives: int = 0
     mining_margin: float = 0.05  # skip candidates within this (similarity) of the positive
     remine_every: int | None = None  # re-mine with the model being trained every N steps
+    eval_every_epoch: bool = True  # evaluate the validation split at each epoch's end (results.json "history")
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

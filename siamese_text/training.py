@@ -158,6 +158,44 @@ def mined_dataset(hard: HardNegatives, data: PairData, config: TrainConfig, trai
     return hard.contrastive_dataset(base)
 
 
+# The figure each epoch's log line shows, by label kind (results.json keeps them all).
+HEADLINE_METRIC: dict[str, str] = {
+    "score": "spearman_cosine",
+    "binary": "cosine_accuracy",
+    "triplet": "cosine_accuracy",
+    "class": "cosine_1nn_accuracy",
+}
+
+
+def epoch_eval_callback(
+    evaluate: Callable[[], dict[str, float]], *, split: str, headline: str | None, log: Log = print
+) -> Any:
+    """A transformers ``TrainerCallback`` that evaluates ``split`` at the end of every epoch.
+
+    The sentence-transformers trainer evaluates through its own evaluator classes; ours
+    (:func:`siamese_text.evaluation.evaluate_data`) picks the evaluation by label kind, so the
+    learning curve in ``results.json`` has exactly the figures of the final table. Encoding puts the
+    model in eval mode; it goes back to training mode afterwards.
+    """
+    from transformers import TrainerCallback
+
+    class EpochEvalCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.history: list[dict[str, float]] = []
+
+        def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+            was_training = model.training if model is not None else True
+            figures = evaluate()
+            if model is not None:
+                model.train(was_training)
+            epoch = round(float(state.epoch or len(self.history) + 1), 2)
+            self.history.append({"epoch": epoch, "step": float(state.global_step), **figures})
+            shown = f"{headline} {figures[headline]:.2f}" if headline in figures else f"{len(figures)} figures"
+            log(f"epoch {epoch:g}/{args.num_train_epochs:g}: {split} {shown}")
+
+    return EpochEvalCallback()
+
+
 def _evaluate(encoder: SiameseEncoder, data: PairData, split: str, corpus: Any) -> dict[str, float]:
     """Metrics suited to the data; class data searches ``corpus`` (the texts trained on), binary pairs
     add accuracy/F1 at the threshold best on the train split."""
@@ -236,6 +274,13 @@ def train(
     if hard is not None and config.remine_every:
         remine = remine_callback(hard, encoder, every=config.remine_every, log=log)
         all_callbacks.append(remine)
+    epoch_eval = None
+    if eval_split and config.eval_every_epoch:
+        epoch_eval = epoch_eval_callback(
+            functools.partial(_evaluate, encoder, data, eval_split, train_rows),
+            split=eval_split, headline=HEADLINE_METRIC.get(data.label_kind), log=log,
+        )
+        all_callbacks.append(epoch_eval)
 
     metrics: dict[str, dict[str, float]] = {}
     t_start = time.perf_counter()
@@ -267,7 +312,13 @@ def train(
         trainer.train()
         train_seconds = time.perf_counter() - t0
         if eval_split:
-            metrics[eval_split] = _evaluate(encoder, data, eval_split, train_rows)
+            # The last epoch's evaluation saw the final weights: reuse it rather than encode again.
+            last = dict(epoch_eval.history[-1]) if epoch_eval is not None and epoch_eval.history else None
+            if last is not None and last.pop("step") == trainer.state.global_step:
+                last.pop("epoch")
+                metrics[eval_split] = last
+            else:
+                metrics[eval_split] = _evaluate(encoder, data, eval_split, train_rows)
         if test_split and test_split != eval_split:
             metrics[test_split] = _evaluate(encoder, data, test_split, train_rows)
         import shutil
@@ -288,6 +339,7 @@ def train(
             "train_examples_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
             "total_seconds": round(time.perf_counter() - t_start, 2),
             "metrics": metrics,
+            **({"history": {eval_split: epoch_eval.history}} if epoch_eval is not None else {}),
             "versions": library_versions(),
         }
         if hard is not None:

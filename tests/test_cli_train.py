@@ -57,6 +57,22 @@ def test_same_seed_gives_same_metrics(tiny_model_dir, scored_folder, tmp_path):
     assert m1 == m2
 
 
+def test_validation_is_evaluated_every_epoch_without_changing_training(tiny_model_dir, scored_folder, tmp_path):
+    curve = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a", "--epochs", "2"))
+    plain = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", "--epochs", "2", "--no-eval-every-epoch"))
+    assert curve.exit_code == 0 and plain.exit_code == 0, curve.output + plain.output
+    assert "epoch 1/2: validation spearman_cosine" in curve.output and "epoch 2/2: validation" in curve.output
+    assert "epoch 1/2" not in plain.output
+    with_curve = json.loads((tmp_path / "a" / "results.json").read_text())
+    without = json.loads((tmp_path / "b" / "results.json").read_text())
+    history = with_curve["history"]["validation"]
+    assert [row["epoch"] for row in history] == [1, 2] and history[0]["step"] < history[1]["step"]
+    assert history[0]["pearson_cosine"] != history[1]["pearson_cosine"]  # the weights moved between epochs
+    # the last epoch's figures are the final validation figures, and evaluating did not change training
+    assert {k: v for k, v in history[-1].items() if k not in ("epoch", "step")} == with_curve["metrics"]["validation"]
+    assert with_curve["metrics"] == without["metrics"] and "history" not in without
+
+
 def test_dropout_flag_sets_every_dropout_layer_and_changes_training(tiny_model_dir, scored_folder, tmp_path):
     default = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a"))
     no_dropout = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", "--dropout", "0"))
