@@ -42,7 +42,16 @@ __all__ = [
     "find_threshold",
     "parse_objective",
     "RETRIEVAL_KINDS",
+    "HEADLINE_METRICS",
 ]
+
+# The one figure that sums up each kind of evaluation (training's per-epoch log line, the card's curve).
+HEADLINE_METRICS: dict[str, str] = {
+    "score": "spearman_cosine",
+    "binary": "cosine_accuracy",
+    "triplet": "cosine_accuracy",
+    "class": "cosine_1nn_accuracy",
+}
 
 # Label kinds (beyond siamese_text.data.presets.LABEL_KINDS) that mean "text_a is a query, text_b a relevant document".
 RETRIEVAL_KINDS: tuple[str, ...] = ("retrieval", "query-document")

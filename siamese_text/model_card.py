@@ -194,6 +194,18 @@ def _metrics(results: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[s
     return columns, rows, index
 
 
+def _curve(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The validation figure that sums up the data's kind of evaluation, at the end of each epoch."""
+    from siamese_text.evaluation import HEADLINE_METRICS
+
+    for split, rows in (results.get("history") or {}).items():
+        metric = HEADLINE_METRICS.get((results.get("dataset") or {}).get("label_kind") or "")
+        points = [(f"{row['epoch']:g}", f"{int(row['step'])}", _number(row[metric])) for row in rows if metric in row]
+        if points:
+            return {"split": split, "metric": metric, "points": points}
+    return None
+
+
 def _calibration(folder: Path) -> dict[str, Any] | None:
     from siamese_text.calibration import CALIBRATION_FILE, load_calibration
 
@@ -309,6 +321,7 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
         metric_rows=rows,
         before_note="Columns marked *(before)* are the base model on the same split, before training."
         if any(c.endswith("(before)") for c in columns) else "",
+        curve=_curve(results),
         calibration=_calibration(folder),
         metric=(loss.get("distance") if loss.get("distance") in ("cosine", "euclidean", "manhattan") else "cosine"),
         onnx_files=onnx,

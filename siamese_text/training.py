@@ -43,7 +43,7 @@ from siamese_text.data.pairs import (
 )
 from siamese_text.encoder import SiameseEncoder
 from siamese_text.errors import DataError, SiameseTextError
-from siamese_text.evaluation import evaluate_data
+from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
 from siamese_text.losses import build_loss
 from siamese_text.storage import atomic_dir, check_output_dir
 
@@ -158,15 +158,6 @@ def mined_dataset(hard: HardNegatives, data: PairData, config: TrainConfig, trai
     return hard.contrastive_dataset(base)
 
 
-# The figure each epoch's log line shows, by label kind (results.json keeps them all).
-HEADLINE_METRIC: dict[str, str] = {
-    "score": "spearman_cosine",
-    "binary": "cosine_accuracy",
-    "triplet": "cosine_accuracy",
-    "class": "cosine_1nn_accuracy",
-}
-
-
 def epoch_eval_callback(
     evaluate: Callable[[], dict[str, float]], *, split: str, headline: str | None, log: Log = print
 ) -> Any:
@@ -278,7 +269,7 @@ def train(
     if eval_split and config.eval_every_epoch:
         epoch_eval = epoch_eval_callback(
             functools.partial(_evaluate, encoder, data, eval_split, train_rows),
-            split=eval_split, headline=HEADLINE_METRIC.get(data.label_kind), log=log,
+            split=eval_split, headline=HEADLINE_METRICS.get(data.label_kind), log=log,
         )
         all_callbacks.append(epoch_eval)
 

@@ -103,11 +103,27 @@ def test_card_from_a_training_run(trained: Path, tmp_path: Path) -> None:
     assert "Hadsell" in body and "Reimers" in body and "Schroff" not in body
     assert f"- transformers: {results['versions']['transformers']}" in body
     assert "Calibrated decision" not in body  # no calibration file: no threshold is invented
+    # the validation curve: one row per epoch, the last equal to the final validation figure
+    curve = next(t for t in tables(body) if t[0][0] == "Epoch")
+    assert curve[0] == ["Epoch", "Step", "spearman_cosine"]
+    assert curve[1:] == [["1", "4", f"{results['metrics']['validation']['spearman_cosine']:.2f}"]]
     check_markdown(body)
     # sentence-transformers still loads the folder with our README.md in it
     from sentence_transformers import SentenceTransformer
 
     assert SentenceTransformer(str(folder), device="cpu").encode(["a cat"]).shape == (1, 32)
+
+
+def test_card_curve_has_a_row_per_epoch_and_none_without_history(trained: Path, tmp_path: Path) -> None:
+    results = json.loads((trained / "results.json").read_text())
+    last = results["history"]["validation"][0]
+    results["history"]["validation"] = [{**last, "epoch": 1.0, "step": 4.0, "spearman_cosine": 12.3456}, {**last, "epoch": 2.0, "step": 8.0}]
+    _, body = split_card(render_model_card(trained, results=results))
+    curve = next(t for t in tables(body) if t[0][0] == "Epoch")
+    assert curve[1:] == [["1", "4", "12.35"], ["2", "8", f"{last['spearman_cosine']:.2f}"]]
+    del results["history"]
+    _, body = split_card(render_model_card(trained, results=results))
+    assert "at the end of each epoch" not in body and not [t for t in tables(body) if t[0][0] == "Epoch"]
 
 
 def test_card_written_inside_a_temporary_folder_names_the_output(trained: Path, tmp_path: Path) -> None:
