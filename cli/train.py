@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from siamese_text.config import LOSSES
+from siamese_text.config import LOSSES, PRECISIONS
 from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES
 from siamese_text.scoring import DISTANCES
 
@@ -56,6 +56,9 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--remine-every", type=int, default=None, help="Re-mine the hard negatives with the model being trained every N steps.")
 @click.option("--eval-every-epoch/--no-eval-every-epoch", default=True, show_default=True,
               help="Evaluate the validation split at the end of every epoch (a log line each; the curve goes in results.json).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Mixed precision while training (the trainer's autocast; weights are saved in float32). fp16 needs a CUDA GPU; "
+                   "bf16 works on GPUs and CPUs.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--output", "-o", default=None, help="Model folder to write (default runs/DATASET-LOSS).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
@@ -86,6 +89,7 @@ def train(
     mining_margin: float,
     remine_every: int | None,
     eval_every_epoch: bool,
+    precision: str,
     seed: int,
     output: str | None,
     overwrite: bool,
@@ -120,6 +124,7 @@ def train(
         mining_margin=mining_margin,
         remine_every=remine_every,
         eval_every_epoch=eval_every_epoch,
+        precision=precision,
         seed=seed,
         output=output,
         overwrite=overwrite,

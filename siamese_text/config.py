@@ -28,6 +28,7 @@ __all__ = [
     "LOSS_DEFAULTS",
     "SCORE_MARGIN",
     "check_margin",
+    "PRECISIONS",
     "check_ranking_options",
 ]
 
@@ -41,6 +42,8 @@ DEFAULT_MARGINS: dict[str, dict[str, float]] = {
     "batch-all-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
     "batch-centroid-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
 }
+# Mixed precision is the trainer's (torch autocast); the saved weights stay float32 either way.
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 # Ranking losses have no margin (a scale instead) and compare the pairs of a batch with each other.
 RANKING_LOSSES: frozenset[str] = frozenset({"cosent"})
 LOSSES: tuple[str, ...] = (*DEFAULT_MARGINS, *sorted(RANKING_LOSSES))
@@ -187,6 +190,7 @@ class TrainConfig:
     mining_margin: float = 0.05  # skip candidates within this (similarity) of the positive
     remine_every: int | None = None  # re-mine with the model being trained every N steps
     eval_every_epoch: bool = True  # evaluate the validation split at each epoch's end (results.json "history")
+    precision: str = "fp32"  # fp16 / bf16: the trainer's mixed precision (weights stay float32)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -206,6 +210,8 @@ class TrainConfig:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.dropout is not None:
             check_dropout(self.dropout)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.max_seq_length < 2:
             raise ConfigError(f"--max-seq-length must be at least 2, got {self.max_seq_length}")
         if not 0 < self.label_threshold < 1:

@@ -42,7 +42,7 @@ from siamese_text.data.pairs import (
     scores_to_contrastive,
 )
 from siamese_text.encoder import SiameseEncoder
-from siamese_text.errors import DataError, SiameseTextError
+from siamese_text.errors import ConfigError, DataError, SiameseTextError
 from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
 from siamese_text.losses import build_loss
 from siamese_text.storage import atomic_dir, check_output_dir
@@ -211,6 +211,7 @@ def train(
 
     if config.output is not None:
         check_output_dir(config.output, overwrite=config.overwrite)  # fail before any work
+    _check_precision(config.precision, cuda=torch.cuda.is_available())
     data = load_data(
         config.dataset,
         config=config.config,
@@ -293,6 +294,8 @@ def train(
             disable_tqdm=not progress,
             dataloader_drop_last=False,
             use_cpu=not torch.cuda.is_available(),
+            fp16=config.precision == "fp16",
+            bf16=config.precision == "bf16",
             **({"batch_sampler": sampler} if sampler is not None else {}),
         )
         trainer = SentenceTransformerTrainer(
@@ -358,6 +361,12 @@ def train(
 
         write_model_card(tmp, results)
     return TrainResult(output=Path(config.output), metrics=metrics, results=results)
+
+
+def _check_precision(precision: str, *, cuda: bool) -> None:
+    """fp16 autocast needs a CUDA GPU (the trainer's GradScaler); bf16 runs on CPUs too."""
+    if precision == "fp16" and not cuda:
+        raise ConfigError("--precision fp16 needs a CUDA GPU and none is visible; use --precision bf16 on a CPU, or fp32")
 
 
 def _warmup(ratio: float) -> dict[str, float]:

@@ -73,6 +73,34 @@ def test_validation_is_evaluated_every_epoch_without_changing_training(tiny_mode
     assert with_curve["metrics"] == without["metrics"] and "history" not in without
 
 
+def test_bf16_mixed_precision_trains_and_saves_float32_weights(tiny_model_dir, scored_folder, tmp_path):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    result = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "bf16", "--precision", "bf16"))
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "bf16" / "results.json").read_text())
+    assert results["arguments"]["precision"] == "bf16"
+    assert run(*train_args(tiny_model_dir, scored_folder, tmp_path / "fp32")).exit_code == 0
+    full = json.loads((tmp_path / "fp32" / "results.json").read_text())
+    assert results["metrics"]["test"] != full["metrics"]["test"]  # autocast really ran: the figures moved
+    model = SentenceTransformer(str(tmp_path / "bf16"), device="cpu")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_fp16_without_a_gpu_is_one_line_exit_2_and_writes_nothing(tiny_model_dir, scored_folder, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is visible: fp16 is allowed here")
+    result = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "fp16", "--precision", "fp16"))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "Error: --precision fp16 needs a CUDA GPU and none is visible; use --precision bf16 on a CPU, or fp32"
+    ]
+    assert "Traceback" not in result.output and not (tmp_path / "fp16").exists()
+
+
 def test_dropout_flag_sets_every_dropout_layer_and_changes_training(tiny_model_dir, scored_folder, tmp_path):
     default = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a"))
     no_dropout = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", "--dropout", "0"))

@@ -125,3 +125,9 @@ def test_cosent_has_no_margin_and_ranks_cosine_only() -> None:
         TrainConfig(dataset="stsb", loss="cosent", distance="euclidean")
     with pytest.raises(ConfigError, match="--batch-size must be at least 2"):
         TrainConfig(dataset="stsb", loss="cosent", batch_size=1)
+
+
+def test_precision_is_one_of_the_trainer_modes_and_names_its_flag() -> None:
+    assert TrainConfig(precision="bf16").precision == "bf16"
+    with pytest.raises(ConfigError, match=r"--precision 'fp8' is not one of fp32, fp16, bf16"):
+        TrainConfig(precision="fp8")
