@@ -59,6 +59,9 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Mixed precision while training (the trainer's autocast; weights are saved in float32). fp16 needs a CUDA GPU; "
                    "bf16 works on GPUs and CPUs.")
+@click.option("--checkpoint-every", type=int, default=0, show_default=True,
+              help="Keep a trainer checkpoint every N steps in OUTPUT.checkpoints/ (deleted once the model is saved; 0: none).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint in OUTPUT.checkpoints/ (same command otherwise).")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--output", "-o", default=None, help="Model folder to write (default runs/DATASET-LOSS).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
@@ -90,6 +93,8 @@ def train(
     remine_every: int | None,
     eval_every_epoch: bool,
     precision: str,
+    checkpoint_every: int,
+    resume: bool,
     seed: int,
     output: str | None,
     overwrite: bool,
@@ -125,6 +130,8 @@ def train(
         remine_every=remine_every,
         eval_every_epoch=eval_every_epoch,
         precision=precision,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
         seed=seed,
         output=output,
         overwrite=overwrite,

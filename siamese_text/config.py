@@ -191,6 +191,8 @@ class TrainConfig:
     remine_every: int | None = None  # re-mine with the model being trained every N steps
     eval_every_epoch: bool = True  # evaluate the validation split at each epoch's end (results.json "history")
     precision: str = "fp32"  # fp16 / bf16: the trainer's mixed precision (weights stay float32)
+    checkpoint_every: int = 0  # keep a trainer checkpoint every N steps in OUTPUT.checkpoints/ until the run succeeds (0: off)
+    resume: bool = False  # continue an interrupted run from the last checkpoint in OUTPUT.checkpoints/
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -210,6 +212,8 @@ class TrainConfig:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.dropout is not None:
             check_dropout(self.dropout)
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"--checkpoint-every must be 0 (off) or a number of steps, got {self.checkpoint_every}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.max_seq_length < 2:

@@ -16,6 +16,7 @@ import logging
 import os
 import platform
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -211,6 +212,7 @@ def train(
 
     if config.output is not None:
         check_output_dir(config.output, overwrite=config.overwrite)  # fail before any work
+        resume_from = _check_checkpoints(config)
     _check_precision(config.precision, cuda=torch.cuda.is_available())
     data = load_data(
         config.dataset,
@@ -223,6 +225,8 @@ def train(
     log(data.summary())
     config.resolve(data.label_kind)
     check_output_dir(config.output, overwrite=config.overwrite)
+    resume_from = _check_checkpoints(config)
+    checkpoints = checkpoint_dir(config.output)
     train_rows = train_split(data, config)
     hard = hard_negative_set(data, config, train_rows) if config.hard_negatives else None
     in_batch = isinstance(hard, ClassNeighbours)
@@ -279,15 +283,19 @@ def train(
     with atomic_dir(config.output, overwrite=config.overwrite) as tmp:
         if before_split:
             metrics[f"{before_split}_before"] = _evaluate(encoder, data, before_split, train_rows)
+        if config.checkpoint_every and not config.resume:
+            shutil.rmtree(checkpoints, ignore_errors=True)  # --overwrite: an old run's checkpoints are not resumed
         args = SentenceTransformerTrainingArguments(
-            output_dir=str(tmp / "checkpoints"),
+            output_dir=str(checkpoints if config.checkpoint_every else tmp / "checkpoints"),
             num_train_epochs=config.epochs,
             per_device_train_batch_size=config.batch_size,
             learning_rate=config.lr,
             **_warmup(config.warmup_ratio),
             seed=config.seed,
             data_seed=config.seed,
-            save_strategy="no",
+            save_strategy="steps" if config.checkpoint_every else "no",
+            save_steps=config.checkpoint_every or 500,
+            save_total_limit=2,
             eval_strategy="no",
             logging_steps=max(1, len(train_ds) // config.batch_size // 10),
             report_to="none",
@@ -303,7 +311,15 @@ def train(
         )
         _quiet_transformers()
         t0 = time.perf_counter()
-        trainer.train()
+        if resume_from is not None:
+            log(f"resuming from {resume_from}")
+        try:
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+        except BaseException:
+            kept = _last_checkpoint(checkpoints)
+            if kept is not None:
+                log(f"training stopped; checkpoints kept in {checkpoints}: run the same command with --resume to continue from {kept.name}")
+            raise
         train_seconds = time.perf_counter() - t0
         if eval_split:
             # The last epoch's evaluation saw the final weights: reuse it rather than encode again.
@@ -315,8 +331,6 @@ def train(
                 metrics[eval_split] = _evaluate(encoder, data, eval_split, train_rows)
         if test_split and test_split != eval_split:
             metrics[test_split] = _evaluate(encoder, data, test_split, train_rows)
-        import shutil
-
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
         encoder.save(tmp)
         results = {
@@ -329,6 +343,7 @@ def train(
             "seed": config.seed,
             "train_rows": len(train_rows),
             "train_examples": len(train_ds),
+            **({"resumed_from": resume_from.name} if resume_from is not None else {}),
             "train_seconds": round(train_seconds, 2),
             "train_examples_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
             "total_seconds": round(time.perf_counter() - t_start, 2),
@@ -360,7 +375,39 @@ def train(
         from siamese_text.model_card import write_model_card
 
         write_model_card(tmp, results)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the model is in place: the checkpoints have served
     return TrainResult(output=Path(config.output), metrics=metrics, results=results)
+
+
+def checkpoint_dir(output: str | os.PathLike) -> Path:
+    """Where ``--checkpoint-every`` keeps trainer checkpoints: beside the output, never inside it."""
+    output = Path(output)
+    return output.with_name(output.name + ".checkpoints")
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    return Path(found) if found else None
+
+
+def _check_checkpoints(config: TrainConfig) -> Path | None:
+    """The checkpoint ``--resume`` continues from; refuse to silently start over an interrupted run.
+
+    The transformers trainer saves and restores model, optimiser, schedule and random states; what
+    is ours is where they live (beside the atomic output folder, which only appears once training
+    succeeded) and the refusals.
+    """
+    folder = checkpoint_dir(config.output)
+    last = _last_checkpoint(folder)
+    if config.resume:
+        if last is None:
+            raise ConfigError(f"--resume found no checkpoint in {folder}; train without --resume (with --checkpoint-every N to keep some)")
+        return last
+    if last is not None and not config.overwrite:
+        raise ConfigError(f"{folder} holds checkpoints of an interrupted run; add --resume to continue it, or --overwrite to start again")
+    return None
 
 
 def _check_precision(precision: str, *, cuda: bool) -> None:

@@ -233,3 +233,49 @@ def test_binary_pairs_are_calibrated_and_every_model_gets_a_card(tiny_model_dir,
     front = yaml.safe_load(card.split("---")[1])
     assert front["library_name"] == "sentence-transformers" and "loss:contrastive" in front["tags"]
     assert f"{calibration.threshold:.4f}"[:4] in card
+
+
+def test_interrupted_run_keeps_checkpoints_and_resume_finishes_it(tiny_model_dir, scored_folder, tmp_path):
+    from transformers import TrainerCallback
+
+    from siamese_text.config import TrainConfig
+    from siamese_text.errors import ConfigError
+    from siamese_text.training import train
+
+    class Interrupt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 5:
+                raise KeyboardInterrupt
+
+    def config(output, **options):
+        return TrainConfig(dataset=str(scored_folder), model=str(tiny_model_dir), text_columns=("sentence1", "sentence2"),
+                           label_column="score", epochs=2, batch_size=8, max_seq_length=32, output=str(output), **options)
+
+    out, checkpoints, lines = tmp_path / "model", tmp_path / "model.checkpoints", []
+    with pytest.raises(KeyboardInterrupt):  # 4 steps an epoch: stopped in the second epoch
+        train(config(out, checkpoint_every=2), progress=False, log=lines.append, callbacks=[Interrupt()])
+    assert not out.exists(), "a half-trained model folder was left"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    assert lines[-1].startswith(f"training stopped; checkpoints kept in {checkpoints}") and "--resume" in lines[-1]
+    with pytest.raises(ConfigError, match="holds checkpoints of an interrupted run; add --resume"):
+        train(config(out, checkpoint_every=2), progress=False, log=lines.append)
+
+    resumed = train(config(out, checkpoint_every=2, resume=True), progress=False, log=lines.append)
+    assert any(line.startswith(f"resuming from {checkpoints / 'checkpoint-4'}") for line in lines)
+    assert resumed.results["resumed_from"] == "checkpoint-4"
+    assert (out / "modules.json").exists() and not checkpoints.exists(), "checkpoints outlived the saved model"
+    # the trainer restored weights, optimiser, schedule and random state: the same model as one uninterrupted run
+    straight = train(config(tmp_path / "straight"), progress=False, log=lambda _line: None)
+    for split in ("validation", "test"):
+        for name, value in straight.metrics[split].items():
+            assert resumed.metrics[split][name] == pytest.approx(value, abs=1e-3), (split, name)
+
+
+def test_resume_without_checkpoints_is_one_line_exit_2(tiny_model_dir, scored_folder, tmp_path):
+    result = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "model", "--resume"))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: --resume found no checkpoint in {tmp_path / 'model.checkpoints'}; "
+        "train without --resume (with --checkpoint-every N to keep some)"
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == [scored_folder.name]  # nothing written beside the data
