@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from siamese_text.config import LOSSES, PRECISIONS
@@ -138,9 +140,16 @@ def train(
     )
     from siamese_text.training import train as run_training
 
-    result = run_training(config, progress=not quiet, log=lambda line: click.echo(line, err=True))
+    result = run_training(config, progress=not quiet, log=_log_line)
     click.echo(format_metrics(result.metrics))
     click.echo(f"saved model and results.json to {result.output}")
+
+
+def _log_line(line: str) -> None:
+    """A log line on stderr that does not tear the trainer's progress bar (tqdm redraws it below)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def format_metrics(metrics: dict[str, dict[str, float]]) -> str:
