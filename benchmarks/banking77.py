@@ -149,10 +149,10 @@ def main() -> None:
     }
     results = run_rows(runs, only=args.only, output=args.output)
     print(f"\n{'run':<82}{'1-NN acc':>10}{'centroid':>10}{'MRR@10':>8}{'8-shot centroid':>17}{'train s':>9}")
-    for name, row in results.items():
-        shot = f"{row['8shot_centroid_accuracy']:.2f}" if "8shot_centroid_accuracy" in row else "-"
-        secs = f"{row['train_seconds']:.0f}" if "train_seconds" in row else "-"
-        print(f"{name:<82}{row['1nn_accuracy']:>10.2f}{row['centroid_accuracy']:>10.2f}{row['mrr@10']:>8.2f}{shot:>17}{secs:>9}")
+    for name, row in results.items():  # recorded rows may lack a figure (e.g. by_a tables): shown as "-"
+        cells = [f"{row[key]:.{digits}f}" if isinstance(row.get(key), (int, float)) else "-" for key, digits in
+                 (("1nn_accuracy", 2), ("centroid_accuracy", 2), ("mrr@10", 2), ("8shot_centroid_accuracy", 2), ("train_seconds", 0))]
+        print(f"{name:<82}{cells[0]:>10}{cells[1]:>10}{cells[2]:>8}{cells[3]:>17}{cells[4]:>9}")
 
 
 if __name__ == "__main__":
