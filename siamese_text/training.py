@@ -174,10 +174,13 @@ def epoch_eval_callback(
     class EpochEvalCallback(TrainerCallback):
         def __init__(self) -> None:
             self.history: list[dict[str, float]] = []
+            self.seconds = 0.0  # spent evaluating, inside the trainer's time: not training
 
         def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
             was_training = model.training if model is not None else True
+            t0 = time.perf_counter()
             figures = evaluate()
+            self.seconds += time.perf_counter() - t0
             if model is not None:
                 model.train(was_training)
             epoch = round(float(state.epoch or len(self.history) + 1), 2)
@@ -320,7 +323,8 @@ def train(
             if kept is not None:
                 log(f"training stopped; checkpoints kept in {checkpoints}: run the same command with --resume to continue from {kept.name}")
             raise
-        train_seconds = time.perf_counter() - t0
+        # Training time alone: the per-epoch evaluations run inside trainer.train() (pairs/s stay comparable).
+        train_seconds = time.perf_counter() - t0 - (epoch_eval.seconds if epoch_eval is not None else 0.0)
         if eval_split:
             # The last epoch's evaluation saw the final weights: reuse it rather than encode again.
             last = dict(epoch_eval.history[-1]) if epoch_eval is not None and epoch_eval.history else None

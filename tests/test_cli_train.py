@@ -279,3 +279,31 @@ def test_resume_without_checkpoints_is_one_line_exit_2(tiny_model_dir, scored_fo
         "train without --resume (with --checkpoint-every N to keep some)"
     ]
     assert [p.name for p in tmp_path.iterdir()] == [scored_folder.name]  # nothing written beside the data
+
+
+def test_epoch_eval_callback_logs_records_and_restores_training_mode():
+    from types import SimpleNamespace
+
+    import torch
+
+    from siamese_text.training import epoch_eval_callback
+
+    model, lines, calls = torch.nn.Linear(2, 2), [], []
+
+    def evaluate():
+        calls.append(model.training)
+        model.eval()  # as encoding does
+        return {"spearman_cosine": 80.0 + len(calls), "pearson_cosine": 1.0}
+
+    callback = epoch_eval_callback(evaluate, split="validation", headline="spearman_cosine", log=lines.append)
+    args = SimpleNamespace(num_train_epochs=2)
+    for epoch, step in ((1.0, 4), (2.0, 8)):
+        model.train()
+        callback.on_epoch_end(args, SimpleNamespace(epoch=epoch, global_step=step), None, model=model)
+        assert model.training, "the model was left in eval mode"
+    assert lines == ["epoch 1/2: validation spearman_cosine 81.00", "epoch 2/2: validation spearman_cosine 82.00"]
+    assert callback.history == [
+        {"epoch": 1.0, "step": 4.0, "spearman_cosine": 81.0, "pearson_cosine": 1.0},
+        {"epoch": 2.0, "step": 8.0, "spearman_cosine": 82.0, "pearson_cosine": 1.0},
+    ]
+    assert callback.seconds > 0  # evaluation time, taken out of train_seconds
