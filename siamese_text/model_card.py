@@ -198,8 +198,8 @@ def _curve(results: dict[str, Any]) -> dict[str, Any] | None:
     """The validation figure that sums up the data's kind of evaluation, at the end of each epoch."""
     from siamese_text.evaluation import HEADLINE_METRICS
 
+    metric = HEADLINE_METRICS.get((results.get("dataset") or {}).get("label_kind") or "")
     for split, rows in (results.get("history") or {}).items():
-        metric = HEADLINE_METRICS.get((results.get("dataset") or {}).get("label_kind") or "")
         points = [(f"{row['epoch']:g}", f"{int(row['step'])}", _number(row[metric])) for row in rows if metric in row]
         if points:
             return {"split": split, "metric": metric, "points": points}

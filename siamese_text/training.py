@@ -213,9 +213,9 @@ def train(
 
     from siamese_text.data.samplers import ClassBalancedBatchSampler, LengthGroupedBatchSampler
 
-    if config.output is not None:
-        check_output_dir(config.output, overwrite=config.overwrite)  # fail before any work
-        resume_from = _check_checkpoints(config)
+    output_known = config.output is not None  # else resolve() names it after the loss
+    if output_known:
+        resume_from = _check_output(config)  # fail before any work
     _check_precision(config.precision, cuda=torch.cuda.is_available())
     data = load_data(
         config.dataset,
@@ -227,8 +227,8 @@ def train(
     )
     log(data.summary())
     config.resolve(data.label_kind)
-    check_output_dir(config.output, overwrite=config.overwrite)
-    resume_from = _check_checkpoints(config)
+    if not output_known:
+        resume_from = _check_output(config)
     checkpoints = checkpoint_dir(config.output)
     train_rows = train_split(data, config)
     hard = hard_negative_set(data, config, train_rows) if config.hard_negatives else None
@@ -297,8 +297,7 @@ def train(
             seed=config.seed,
             data_seed=config.seed,
             save_strategy="steps" if config.checkpoint_every else "no",
-            save_steps=config.checkpoint_every or 500,
-            save_total_limit=2,
+            **({"save_steps": config.checkpoint_every, "save_total_limit": 2} if config.checkpoint_every else {}),
             eval_strategy="no",
             logging_steps=max(1, len(train_ds) // config.batch_size // 10),
             report_to="none",
@@ -327,10 +326,9 @@ def train(
         train_seconds = time.perf_counter() - t0 - (epoch_eval.seconds if epoch_eval is not None else 0.0)
         if eval_split:
             # The last epoch's evaluation saw the final weights: reuse it rather than encode again.
-            last = dict(epoch_eval.history[-1]) if epoch_eval is not None and epoch_eval.history else None
-            if last is not None and last.pop("step") == trainer.state.global_step:
-                last.pop("epoch")
-                metrics[eval_split] = last
+            last = epoch_eval.history[-1] if epoch_eval is not None and epoch_eval.history else None
+            if last is not None and last["step"] == trainer.state.global_step:
+                metrics[eval_split] = {k: v for k, v in last.items() if k not in ("epoch", "step")}
             else:
                 metrics[eval_split] = _evaluate(encoder, data, eval_split, train_rows)
         if test_split and test_split != eval_split:
@@ -394,6 +392,12 @@ def _last_checkpoint(folder: Path) -> Path | None:
 
     found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
     return Path(found) if found else None
+
+
+def _check_output(config: TrainConfig) -> Path | None:
+    """Refuse an output folder that cannot be written; return the checkpoint ``--resume`` continues from."""
+    check_output_dir(config.output, overwrite=config.overwrite)
+    return _check_checkpoints(config)
 
 
 def _check_checkpoints(config: TrainConfig) -> Path | None:
