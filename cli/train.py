@@ -29,8 +29,9 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Base encoder: Hub id or local folder.")
 @click.option("--loss", type=click.Choice(LOSSES), default=None,
               help="Default: contrastive for scored or 0/1 pairs, triplet for triplets, batch-hard-triplet for class-labelled texts "
-                   "(batch-centroid-triplet with --samples-per-class). "
-                   "cosent: a ranking loss for scored pairs (no margin).")
+                   "(batch-centroid-softmax with --samples-per-class). "
+                   "cosent: a ranking loss for scored pairs; batch-centroid-softmax: prototypical loss for class-labelled texts "
+                   "(neither has a margin).")
 @click.option("--distance", type=click.Choice(DISTANCES), default="cosine", show_default=True)
 @click.option("--margin", type=float, default=None, help="Loss margin (default: the measured one for the loss, distance and kind of data; 0.9 on scored pairs, for contrastive loss with soft labels and for triplet loss, where it scales with each score).")
 @click.option("--epochs", type=int, default=None, help="Default: measured per data kind and loss (3 for scored and 0/1 pairs, 1 for triplets, class-labelled texts and triplet loss on scored pairs, 20 with --samples-per-class).")

@@ -29,6 +29,17 @@ CITATIONS: dict[str, dict[str, str]] = {
   url       = {https://arxiv.org/abs/2104.13643}
 }""",
     },
+    "prototypical": {
+        "what": "Prototypical networks (Snell, Swersky & Zemel, 2017)",
+        "bibtex": """@inproceedings{snell2017prototypical,
+  title     = {Prototypical Networks for Few-shot Learning},
+  author    = {Snell, Jake and Swersky, Kevin and Zemel, Richard},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {30},
+  year      = {2017},
+  url       = {https://arxiv.org/abs/1703.05175}
+}""",
+    },
     "cosent": {
         "what": "CoSENT ranking loss (Su, 2022)",
         "bibtex": """@online{su2022cosent,

@@ -62,6 +62,11 @@ _LOSSES: dict[str, tuple[str, str]] = {
         "Each text must be closer to the centroid of the other texts of its class in the batch than to the nearest "
         "centroid of another class, by at least the margin.",
     ),
+    "batch-centroid-softmax": (
+        "Batch centroid softmax (prototypical) loss",
+        "Each text is classified among the class centroids of its batch (its own without it) by a softmax over "
+        "20 x cosine similarity; the loss is the cross-entropy of its own class.",
+    ),
     "cosent": (
         "CoSENT loss",
         "A ranking loss: within each batch, every pair must have a higher cosine similarity than each pair "
@@ -271,6 +276,8 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
         citations.insert(0, CITATIONS["contrastive"])
     if loss_name == "cosent":
         citations.insert(0, CITATIONS["cosent"])
+    if loss_name == "batch-centroid-softmax":
+        citations.insert(0, CITATIONS["prototypical"])
     if loss_name and "triplet" in loss_name:
         citations.insert(0, CITATIONS["triplet"])
         if loss_name == "batch-centroid-triplet":
@@ -285,7 +292,9 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
                         "b beats a random text by margin x s, and b, encoded a second time, beats a by margin x (1 - s).")
     hyper = [(k, f"{v:g}" if isinstance(v, float) else str(v)) for k, v in arguments.items()
              if k not in _NOT_HYPERPARAMETERS and v is not None and v != {}]
-    train_unit = "triplets" if loss_name and "triplet" in loss_name else "pairs" if loss_name else ""
+    # In-batch class losses ("batch-...") train on single class-labelled texts; the others on rows of 2 or 3 texts.
+    train_unit = ("" if not loss_name else "texts" if loss_name.startswith("batch") else
+                  "triplets" if "triplet" in loss_name else "pairs")
     versions = _versions(results)
     onnx = sorted(p.relative_to(folder).as_posix() for p in (folder / "onnx").glob("*.onnx")) if (folder / "onnx").is_dir() else []
 

@@ -97,6 +97,17 @@ def test_centroid_triplet_trains_and_is_named_in_results_and_card(tiny_model_dir
     assert SentenceTransformer(str(out)).encode(["lost card"]).shape == (1, 32)
 
 
+def test_centroid_softmax_trains_with_no_margin_and_is_named_in_results_and_card(tiny_model_dir, intents, tmp_path):
+    out = tmp_path / "model"
+    results = results_of(out, *class_args(tiny_model_dir, intents, out, "--samples-per-class", "4",
+                                          "--loss", "batch-centroid-softmax", "--batch-size", "8", "--epochs", "2"))
+    assert results["loss"] == {"name": "batch-centroid-softmax", "distance": "cosine", "margin": None}
+    assert results["metrics"]["test"] != results["metrics"]["test_before"]  # it trained
+    card = (out / "README.md").read_text()
+    assert "Batch centroid softmax (prototypical) loss" in card and "snell2017prototypical" in card
+    assert f"| Training examples | {results['train_rows']} texts |" in card
+
+
 def test_contrastive_on_classes_makes_balanced_pairs(tiny_model_dir, intents, tmp_path):
     out = tmp_path / "model"
     results = results_of(out, *class_args(tiny_model_dir, intents, out, "--loss", "contrastive", "--max-pairs", "100"))

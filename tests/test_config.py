@@ -75,10 +75,12 @@ def test_few_shot_class_data_trains_longer_with_more_dropout_unless_told() -> No
     few, full = (TrainConfig(dataset="banking77", samples_per_class=k).resolve("class") for k in (8, None))
     assert few.epochs == FEW_SHOT_EPOCHS > 1
     assert few.dropout == FEW_SHOT_DROPOUT == 0.2
-    assert few.loss == FEW_SHOT_LOSS == "batch-centroid-triplet" != full.loss
+    assert few.loss == FEW_SHOT_LOSS == "batch-centroid-softmax" != full.loss
     assert (few.batch_size, few.lr) == (FEW_SHOT_BATCH_SIZE, FEW_SHOT_LR) == (64, 4e-5) != (full.batch_size, full.lr)
     flagged = TrainConfig(dataset="banking77", samples_per_class=8, batch_size=16, lr=1e-5).resolve("class")
     assert (flagged.batch_size, flagged.lr) == (16, 1e-5)  # a flag the user gives wins
+    hinge = TrainConfig(dataset="banking77", samples_per_class=8, loss="batch-centroid-triplet").resolve("class")
+    assert (hinge.batch_size, hinge.lr) == (64, 4e-5)  # the previous few-shot loss: measured at those settings too
     other = TrainConfig(dataset="banking77", samples_per_class=8, loss="batch-hard-triplet").resolve("class")
     assert other.loss == "batch-hard-triplet"
     assert (other.batch_size, other.lr) == (full.batch_size, full.lr)  # measured with the few-shot loss only
@@ -116,15 +118,24 @@ def test_margin_before_resolve_is_refused_with_the_fix() -> None:
         _ = TrainConfig(dataset="mrpc").effective_margin
 
 
-def test_cosent_has_no_margin_and_ranks_cosine_only() -> None:
-    config = TrainConfig(dataset="stsb", loss="cosent").resolve("score")
+@pytest.mark.parametrize(("loss", "kind", "what"), [("cosent", "score", "ranks the pairs"),
+                                                     ("batch-centroid-softmax", "class", "every other class centroid")])
+def test_scaled_losses_have_no_margin_and_compare_cosines_only(loss, kind, what) -> None:
+    config = TrainConfig(dataset="stsb", loss=loss).resolve(kind)
     assert config.effective_margin is None and config.to_dict()["margin"] is None
-    with pytest.raises(ConfigError, match="has no margin; leave out --margin"):
-        TrainConfig(dataset="stsb", loss="cosent", margin=0.5)
+    with pytest.raises(ConfigError, match=f"--loss {loss} .*{what}.* has no margin; leave out --margin"):
+        TrainConfig(dataset="stsb", loss=loss, margin=0.5)
     with pytest.raises(ConfigError, match="use --distance cosine"):
-        TrainConfig(dataset="stsb", loss="cosent", distance="euclidean")
+        TrainConfig(dataset="stsb", loss=loss, distance="euclidean")
     with pytest.raises(ConfigError, match="--batch-size must be at least 2"):
-        TrainConfig(dataset="stsb", loss="cosent", batch_size=1)
+        TrainConfig(dataset="stsb", loss=loss, batch_size=1)
+
+
+def test_a_margin_with_the_few_shot_default_names_the_loss_that_takes_one() -> None:
+    with pytest.raises(ConfigError, match="has no margin; leave out --margin, or use --loss batch-centroid-triplet"):
+        TrainConfig(dataset="banking77", samples_per_class=8, margin=0.2).resolve("class")
+    hinge = TrainConfig(dataset="banking77", samples_per_class=8, loss="batch-centroid-triplet", margin=0.3).resolve("class")
+    assert hinge.effective_margin == 0.3
 
 
 def test_precision_is_one_of_the_trainer_modes_and_names_its_flag() -> None:

@@ -9,6 +9,7 @@ from siamese_text.config import check_margin
 from siamese_text.errors import ConfigError
 from siamese_text.losses import (
     BatchAllTripletLoss,
+    BatchCentroidSoftmaxLoss,
     BatchCentroidTripletLoss,
     BatchHardTripletLoss,
     BatchSemiHardTripletLoss,
@@ -16,6 +17,7 @@ from siamese_text.losses import (
     CoSENTLoss,
     TripletLoss,
     build_loss,
+    centroid_softmax_loss,
     centroid_triplet_loss,
     contrastive_loss,
     cosent_loss,
@@ -163,9 +165,10 @@ def test_cosent_module_ranks_cosine_distances_of_the_pairs():
 
 
 @pytest.mark.parametrize(
-    "cls", [BatchHardTripletLoss, BatchSemiHardTripletLoss, BatchAllTripletLoss, BatchCentroidTripletLoss]
+    ("cls", "distance"),
+    [(cls, distance) for cls in (BatchHardTripletLoss, BatchSemiHardTripletLoss, BatchAllTripletLoss, BatchCentroidTripletLoss)
+     for distance in ("cosine", "euclidean")] + [(BatchCentroidSoftmaxLoss, "cosine")],
 )
-@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
 def test_batch_losses_give_finite_gradients(cls, distance):
     emb, labels, _ = _random_batch(4, n=12, classes=3)
     emb.requires_grad_(True)
@@ -224,6 +227,63 @@ def test_centroid_triplet_leaves_the_anchor_out_of_its_own_centroid():
     # one class, or one text a class: no anchor has both a positive and a negative
     assert centroid_triplet_loss(emb, torch.tensor([0, 0, 0, 0]), margin=0.2).item() == 0.0
     assert centroid_triplet_loss(emb, torch.tensor([0, 1, 2, 3]), margin=0.2).item() == 0.0
+
+
+def _naive_centroid_softmax(emb, labels, scale):
+    rows, labels = emb.tolist(), labels.tolist()
+
+    def mean(members):
+        return [sum(col) / len(members) for col in zip(*(rows[j] for j in members))]
+
+    def cos(u, v):
+        return 1 - _cosine_distance(u, v)
+
+    losses = []
+    for i, y in enumerate(labels):
+        own = [j for j in range(len(rows)) if labels[j] == y and j != i]
+        others = sorted(set(labels) - {y})
+        if not own or not others:
+            continue
+        positive = math.exp(scale * cos(rows[i], mean(own)))
+        negatives = sum(math.exp(scale * cos(rows[i], mean([j for j in range(len(rows)) if labels[j] == c]))) for c in others)
+        losses.append(-math.log(positive / (positive + negatives)))
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scale", [1.0, 20.0])
+def test_centroid_softmax_loss_equals_loop(seed, scale):
+    emb, labels, _ = _random_batch(seed, n=12, classes=4)
+    labels[0] = 7  # a class of one text: skipped as an anchor, still a negative centroid for the others
+    got = BatchCentroidSoftmaxLoss(FakeModel(), scale=scale)([{"x": emb}], labels)
+    assert got.item() == pytest.approx(_naive_centroid_softmax(emb, labels, scale), rel=1e-5)
+
+
+def test_centroid_softmax_feels_every_other_class_where_the_triplet_sees_only_the_nearest():
+    # Two class-0 anchors at (1, 0); classes 1 and 2 have one text each (never anchors, still centroids).
+    # Class 1 sits at cosine 0; class 2 at cosine 0 too, or opposite (cosine -1). The nearest negative
+    # is at cosine 0 either way, so the triplet form cannot tell; the softmax loss drops as class 2 leaves.
+    labels = torch.tensor([0, 0, 1, 2])
+    beside = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    opposite = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    assert centroid_triplet_loss(beside, labels, margin=1.5).item() == pytest.approx(
+        centroid_triplet_loss(opposite, labels, margin=1.5).item()) == pytest.approx(0.5)
+    s = 2.0
+    assert centroid_softmax_loss(beside, labels, scale=s).item() == pytest.approx(
+        -math.log(math.exp(s) / (math.exp(s) + 2)), rel=1e-5)
+    assert centroid_softmax_loss(opposite, labels, scale=s).item() == pytest.approx(
+        -math.log(math.exp(s) / (math.exp(s) + 1 + math.exp(-s))), rel=1e-5)
+    # one class, or one text a class: no anchor has both a positive and a negative
+    assert centroid_softmax_loss(beside, torch.tensor([0, 0, 0, 0])).item() == 0.0
+    assert centroid_softmax_loss(beside, torch.tensor([0, 1, 2, 3])).item() == 0.0
+
+
+def test_centroid_softmax_has_a_scale_not_a_margin():
+    with pytest.raises(ConfigError, match="has no margin; leave out --margin"):
+        build_loss("batch-centroid-softmax", FakeModel(), margin=0.2)
+    with pytest.raises(ConfigError, match="--distance cosine"):
+        build_loss("batch-centroid-softmax", FakeModel(), distance="euclidean")
+    assert BatchCentroidSoftmaxLoss(FakeModel()).get_config_dict() == {"distance": "cosine", "scale": 20.0}
 
 
 @pytest.mark.parametrize(
