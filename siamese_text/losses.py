@@ -321,10 +321,10 @@ class BatchCentroidTripletLoss(_SiameseLoss):
         return CITATIONS["centroid-triplet"]["bibtex"]
 
 
-class BatchCentroidSoftmaxLoss(nn.Module):
-    """Prototypical (softmax) loss of each text against every in-batch class centroid, cosine similarity x scale."""
+class _ScaledLoss(nn.Module):
+    """A softmax-style loss on cosine similarity times a scale; no margin, no other distance (SCALED_LOSSES)."""
 
-    name = "batch-centroid-softmax"
+    name = ""
 
     def __init__(
         self, model: nn.Module, *, distance: str = "cosine", margin: float | None = None, scale: float = 20.0
@@ -334,38 +334,32 @@ class BatchCentroidSoftmaxLoss(nn.Module):
         self.model = model
         self.scale = scale
 
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance": "cosine", "scale": self.scale}
+
+
+class BatchCentroidSoftmaxLoss(_ScaledLoss):
+    """Prototypical (softmax) loss of each text against every in-batch class centroid, cosine similarity x scale."""
+
+    name = "batch-centroid-softmax"
+
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         (emb,) = _embed(self.model, sentence_features)
         return centroid_softmax_loss(emb, labels.view(-1), scale=self.scale)
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"distance": "cosine", "scale": self.scale}
 
     @property
     def citation(self) -> str:
         return CITATIONS["prototypical"]["bibtex"]
 
 
-class CoSENTLoss(nn.Module):
+class CoSENTLoss(_ScaledLoss):
     """CoSENT ranking loss on (text_a, text_b) pairs with a similarity score (or 0/1) label."""
 
     name = "cosent"
 
-    def __init__(
-        self, model: nn.Module, *, distance: str = "cosine", margin: float | None = None, scale: float = 20.0
-    ) -> None:
-        check_scaled_options(self.name, distance, margin)
-        super().__init__()
-        self.model = model
-        self.scale = scale
-        self.distance_fn = _distance_fn("cosine")
-
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         a, b = _embed(self.model, sentence_features)
-        return cosent_loss(self.distance_fn(a, b), labels, scale=self.scale)
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"distance": "cosine", "scale": self.scale}
+        return cosent_loss(scoring.pairwise_distance(a, b, metric="cosine"), labels, scale=self.scale)
 
     @property
     def citation(self) -> str:

@@ -185,20 +185,22 @@ def test_batch_hard_loss_equals_loop():
     assert loss.item() == pytest.approx(want, rel=1e-4)
 
 
-def _naive_centroid_triplet(emb, labels, margin, dist):
+def _naive_anchors(emb, labels):
+    """(anchor, its own class's mean without it, the other classes' means) for each anchor that has both."""
     rows, labels = emb.tolist(), labels.tolist()
 
     def mean(members):
         return [sum(col) / len(members) for col in zip(*(rows[j] for j in members))]
 
-    losses = []
     for i, y in enumerate(labels):
         own = [j for j in range(len(rows)) if labels[j] == y and j != i]
         others = sorted(set(labels) - {y})
-        if not own or not others:
-            continue
-        nearest = min(dist(rows[i], mean([j for j in range(len(rows)) if labels[j] == c])) for c in others)
-        losses.append(max(dist(rows[i], mean(own)) - nearest + margin, 0.0))
+        if own and others:
+            yield rows[i], mean(own), [mean([j for j in range(len(rows)) if labels[j] == c]) for c in others]
+
+
+def _naive_centroid_triplet(emb, labels, margin, dist):
+    losses = [max(dist(a, own) - min(dist(a, c) for c in others) + margin, 0.0) for a, own, others in _naive_anchors(emb, labels)]
     return sum(losses) / len(losses)
 
 
@@ -230,22 +232,10 @@ def test_centroid_triplet_leaves_the_anchor_out_of_its_own_centroid():
 
 
 def _naive_centroid_softmax(emb, labels, scale):
-    rows, labels = emb.tolist(), labels.tolist()
-
-    def mean(members):
-        return [sum(col) / len(members) for col in zip(*(rows[j] for j in members))]
-
-    def cos(u, v):
-        return 1 - _cosine_distance(u, v)
-
     losses = []
-    for i, y in enumerate(labels):
-        own = [j for j in range(len(rows)) if labels[j] == y and j != i]
-        others = sorted(set(labels) - {y})
-        if not own or not others:
-            continue
-        positive = math.exp(scale * cos(rows[i], mean(own)))
-        negatives = sum(math.exp(scale * cos(rows[i], mean([j for j in range(len(rows)) if labels[j] == c]))) for c in others)
+    for a, own, others in _naive_anchors(emb, labels):
+        positive = math.exp(scale * (1 - _cosine_distance(a, own)))
+        negatives = sum(math.exp(scale * (1 - _cosine_distance(a, c))) for c in others)
         losses.append(-math.log(positive / (positive + negatives)))
     return sum(losses) / len(losses)
 
