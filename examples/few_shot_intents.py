@@ -6,7 +6,7 @@ then gets the intent whose centroid (the mean embedding of its 8 shots) is close
 head, and a new intent needs only its examples. The run's own figures compare the zero-shot and
 trained models on Banking77 test with the same 8 shots per intent.
 
-    flock /tmp/siamese_bench.lock python examples/few_shot_intents.py     # ~7 min on 2 cores
+    flock /tmp/siamese_bench.lock python examples/few_shot_intents.py     # 5-7 min on 2 cores
     python examples/few_shot_intents.py --samples-per-class 2 --epochs 2  # a quick run
 """
 
