@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from siamese_text.citations import CITATIONS
+from siamese_text.config import CLASS_LOSSES, TRIPLET_LOSSES
 from siamese_text.errors import ModelError
 
 __all__ = ["render_model_card", "write_model_card", "read_results", "CITATIONS"]
@@ -72,6 +73,18 @@ _LOSSES: dict[str, tuple[str, str]] = {
         "A ranking loss: within each batch, every pair must have a higher cosine similarity than each pair "
         "scored below it.",
     ),
+}
+# What each loss's card cites (siamese_text.citations keys), before Sentence-BERT.
+_LOSS_CITATIONS: dict[str, tuple[str, ...]] = {
+    "contrastive": ("contrastive",),
+    "online-contrastive": ("contrastive",),
+    "triplet": ("triplet",),
+    "batch-hard-triplet": ("triplet", "batch-triplet"),
+    "batch-semi-hard-triplet": ("triplet", "batch-triplet"),
+    "batch-all-triplet": ("triplet", "batch-triplet"),
+    "batch-centroid-triplet": ("triplet", "centroid-triplet"),
+    "batch-centroid-softmax": ("prototypical",),
+    "cosent": ("cosent",),
 }
 _TASKS = {
     "score": ("semantic-similarity", "Semantic Similarity"),
@@ -271,19 +284,7 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
     if index:
         front["model-index"] = [{"name": name, "results": index}]
 
-    citations = [CITATIONS["sbert"]]
-    if loss_name and "contrastive" in loss_name:
-        citations.insert(0, CITATIONS["contrastive"])
-    if loss_name == "cosent":
-        citations.insert(0, CITATIONS["cosent"])
-    if loss_name == "batch-centroid-softmax":
-        citations.insert(0, CITATIONS["prototypical"])
-    if loss_name and "triplet" in loss_name:
-        citations.insert(0, CITATIONS["triplet"])
-        if loss_name == "batch-centroid-triplet":
-            citations.insert(1, CITATIONS["centroid-triplet"])
-        elif loss_name.startswith("batch"):
-            citations.insert(1, CITATIONS["batch-triplet"])
+    citations = [CITATIONS[key] for key in _LOSS_CITATIONS.get(loss_name or "", ())] + [CITATIONS["sbert"]]
     title, explanation = _LOSSES.get(loss_name or "", (str(loss_name), ""))
     arguments = results.get("arguments") or {}
     if loss.get("score_margins"):  # triplets built from scored pairs with margins scaled by the scores
@@ -292,9 +293,9 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
                         "b beats a random text by margin x s, and b, encoded a second time, beats a by margin x (1 - s).")
     hyper = [(k, f"{v:g}" if isinstance(v, float) else str(v)) for k, v in arguments.items()
              if k not in _NOT_HYPERPARAMETERS and v is not None and v != {}]
-    # In-batch class losses ("batch-...") train on single class-labelled texts; the others on rows of 2 or 3 texts.
-    train_unit = ("" if not loss_name else "texts" if loss_name.startswith("batch") else
-                  "triplets" if "triplet" in loss_name else "pairs")
+    # In-batch class losses train on single class-labelled texts; the others on rows of 2 or 3 texts.
+    train_unit = ("" if not loss_name else "texts" if loss_name in CLASS_LOSSES else
+                  "triplets" if loss_name in TRIPLET_LOSSES else "pairs")
     versions = _versions(results)
     onnx = sorted(p.relative_to(folder).as_posix() for p in (folder / "onnx").glob("*.onnx")) if (folder / "onnx").is_dir() else []
 

@@ -395,18 +395,14 @@ def _last_checkpoint(folder: Path) -> Path | None:
 
 
 def _check_output(config: TrainConfig) -> Path | None:
-    """Refuse an output folder that cannot be written; return the checkpoint ``--resume`` continues from."""
-    check_output_dir(config.output, overwrite=config.overwrite)
-    return _check_checkpoints(config)
-
-
-def _check_checkpoints(config: TrainConfig) -> Path | None:
-    """The checkpoint ``--resume`` continues from; refuse to silently start over an interrupted run.
+    """Refuse an output folder that cannot be written, or silently starting over an interrupted run;
+    return the checkpoint ``--resume`` continues from.
 
     The transformers trainer saves and restores model, optimiser, schedule and random states; what
     is ours is where they live (beside the atomic output folder, which only appears once training
     succeeded) and the refusals.
     """
+    check_output_dir(config.output, overwrite=config.overwrite)
     folder = checkpoint_dir(config.output)
     last = _last_checkpoint(folder)
     if config.resume:
