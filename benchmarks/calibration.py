@@ -9,7 +9,10 @@ with sentence-transformers' evaluators in the same run.
 2. Honest figures: validation split in two stratified halves (seeded); calibrate on one half,
    measure ECE (10 equal-width bins) and accuracy on the other, both ways round, Platt and
    isotonic; and thresholds/probabilities from MRPC train applied to all of validation.
-3. ``siamtext evaluate`` on STS-B test against ``EmbeddingSimilarityEvaluator`` (all four metrics).
+3. ``siamtext evaluate`` on STS-B test against ``EmbeddingSimilarityEvaluator`` (the four metrics it
+   knows; Hamming on the embeddings' sign bits beside them).
+4. 1-bit codes: a Hamming threshold fitted on MRPC train, measured on validation, against the cosine
+   one; our codes are checked byte for byte against sentence-transformers' ``ubinary`` quantisation.
 
 Prints a table and writes benchmarks/results/calibration.json.
 """
@@ -70,7 +73,7 @@ def main(model: str = MODEL) -> dict[str, Any]:
     from siamese_text.data.loading import column, load_data
     from siamese_text.encoder import SiameseEncoder
     from siamese_text.evaluation import binary_metrics_at, embed_pairs
-    from siamese_text.scoring import pairwise_similarity
+    from siamese_text.scoring import pack_bits, pairwise_similarity
 
     t0 = time.perf_counter()
     out: dict[str, Any] = {"model": model, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
@@ -151,8 +154,26 @@ def main(model: str = MODEL) -> dict[str, Any]:
     theirs = EmbeddingSimilarityEvaluator(sa, sb, ss, similarity_fn_names=list(METRICS), write_csv=False)(st_model)
     out["stsb_test"] = {
         key: {"siamese_text": ours[key], "sentence_transformers": float(theirs[key]) * 100, "difference": ours[key] - float(theirs[key]) * 100}
-        for key in sorted(ours)
+        for key in sorted(ours) if key in theirs
     }
+
+    # ---- 4. 1-bit codes: Hamming distance of the sign bits ----------------------------------------
+    from sentence_transformers.util.quantization import quantize_embeddings
+
+    both = np.concatenate([ea, eb])
+    binary: dict[str, Any] = {
+        "bytes_per_text": {"float32": int(both.shape[1] * 4), "codes": int(pack_bits(both[:1]).shape[1])},
+        "codes_equal_sentence_transformers_ubinary": bool((pack_bits(both) == quantize_embeddings(both, precision="ubinary")).all()),
+        "stsb_test_spearman": {m: ours[f"spearman_{m}"] for m in ("cosine", "hamming")},
+    }
+    train_hamming = np.asarray(pairwise_similarity(ta, tb, metric="hamming"), dtype=np.float64)
+    val_hamming = np.asarray(pairwise_similarity(ea, eb, metric="hamming"), dtype=np.float64)
+    for metric, fit_scores, val_s in (("cosine", train_scores, val_scores), ("hamming", train_hamming, val_hamming)):
+        c = fit_calibration(fit_scores, ty, metric=metric, objective="accuracy", split="train")
+        at = binary_metrics_at(val_s, y, c.threshold)
+        binary[f"mrpc_train_to_validation_{metric}"] = {"threshold": c.threshold, "accuracy": at["accuracy"], "f1": at["f1"],
+                                                       "ece": expected_calibration_error(c.probability(val_s), y)}
+    out["binary_codes"] = binary
     out["seconds"] = round(time.perf_counter() - t0, 1)
     shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -187,6 +208,13 @@ def report(out: dict[str, Any]) -> str:
     lines.append(f"{'figure':<20}{'siamese_text':>14}{'sentence-tr.':>14}{'difference':>12}")
     for key, r in out["stsb_test"].items():
         lines.append(f"{key:<20}{r['siamese_text']:>14.4f}{r['sentence_transformers']:>14.4f}{r['difference']:>12.2e}")
+    b = out["binary_codes"]
+    lines += ["", f"1-bit codes ({b['bytes_per_text']['codes']} bytes a text against {b['bytes_per_text']['float32']}; "
+                  f"same bytes as sentence-transformers' ubinary: {b['codes_equal_sentence_transformers_ubinary']})"]
+    lines.append(f"{'metric':<10}{'STS-B test Spearman':>21}{'MRPC val acc @ train thr.':>27}{'F1':>8}{'ECE':>8}")
+    for metric in ("cosine", "hamming"):
+        r = b[f"mrpc_train_to_validation_{metric}"]
+        lines.append(f"{metric:<10}{b['stsb_test_spearman'][metric]:>21.2f}{r['accuracy']:>27.2f}{r['f1']:>8.2f}{r['ece']:>8.4f}")
     lines.append(f"\n{out['seconds']} s")
     return "\n".join(lines)
 

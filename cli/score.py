@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from siamese_text.errors import ConfigError, DataError
+from siamese_text.scoring import METRICS
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -105,7 +106,7 @@ def _count_rows(path: Path) -> int | None:
 @click.option("--pairs", "pairs_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="A .csv, .tsv, .jsonl or .parquet file of text pairs.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The scored .csv to write.")
 @click.option("--text-columns", default="text_a,text_b", show_default=True, help="The two text columns, by name.")
-@click.option("--metric", type=click.Choice(["cosine", "dot", "euclidean", "manhattan"]), default=None, help="Default: the calibrated metric, else cosine.")
+@click.option("--metric", type=click.Choice(METRICS), default=None, help="Default: the calibrated metric, else cosine. hamming: differing sign bits of the embeddings (1-bit codes).")
 @click.option("--chunk-size", type=int, default=1024, show_default=True, help="Pairs read and embedded at a time.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")

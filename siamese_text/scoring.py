@@ -26,9 +26,16 @@ euclidean   ``-||a - b||_2``            ``||a - b||_2``                    contr
                                                                            so it ranks like cosine)
 manhattan   ``-||a - b||_1``            ``||a - b||_1``                    contrastive / triplet trained with L1; margins
                                                                            grow with the dimension (~16 at 384)
-hamming     ``-popcount(a xor b)``      ``popcount(a xor b)``              no loss: search over sign-quantised codes
-            (packed bits)                                                  (32x smaller) after any cosine-trained model
+hamming     ``-popcount(a xor b)``      ``popcount(a xor b)``              no loss: 1-bit codes (32x smaller) after any
+            of the sign bits                                               cosine-trained model, for search, dedup and
+                                                                           same/not-same thresholds at scale
 ==========  ==========================  =================================  ===============================================
+
+Hamming compares sign bits (bit = value > 0, ``pack_bits``; sentence-transformers'
+``quantize_embeddings(..., precision="ubinary")`` makes the same bytes). ``hamming_distance`` and
+``hamming_distance_matrix`` take either packed uint8 codes or float embeddings (whose signs they
+compare); through ``metric="hamming"`` (``pairwise_similarity``, ``similarity_matrix``, the CLI's
+``--metric hamming``) the inputs are float embeddings.
 
 Evaluate and threshold with the metric the model was trained with: a contrastive model trained
 on Manhattan distance is not guaranteed to rank well under cosine.
@@ -65,8 +72,8 @@ __all__ = [
     "top_k_matrix",
 ]
 
-Metric = Literal["cosine", "dot", "euclidean", "manhattan"]
-METRICS: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan")
+Metric = Literal["cosine", "dot", "euclidean", "manhattan", "hamming"]
+METRICS: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan", "hamming")
 DISTANCES: tuple[str, ...] = ("cosine", "euclidean", "manhattan")
 DEFAULT_MAX_ELEMENTS = 2**28
 
@@ -160,13 +167,90 @@ def manhattan_similarity(a, b):
     return -manhattan_distance(a, b)
 
 
+# ---- binary codes -----------------------------------------------------------------------------
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def pack_bits(embeddings) -> np.ndarray:
+    """Sign-quantise float embeddings to packed bits: ``n x ceil(dim / 8)`` uint8 (1 bit = value > 0)."""
+    x = embeddings.detach().cpu().numpy() if _is_torch(embeddings) else np.asarray(embeddings)
+    return np.packbits(_as_2d(x, "embeddings") > 0, axis=-1)
+
+
+def _codes(a, b) -> bool:
+    """True for two packed uint8 code arrays, False for two float embedding arrays; refuses a mix."""
+    packed = [isinstance(x, np.ndarray) and x.dtype == np.uint8 for x in (a, b)]
+    if packed[0] != packed[1]:
+        raise TypeError("give both sides as packed uint8 codes (pack_bits) or both as float embeddings, not one of each")
+    return packed[0]
+
+
+def _check_codes(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    if a.shape[1] != b.shape[1]:
+        raise DataError(f"a has {a.shape[1]} code bytes but b has {b.shape[1]}: codes must match")
+    return a, b
+
+
+def _signs(x):
+    """+1 where the value is > 0 (bit set), -1 elsewhere, as floats of the input's kind."""
+    if _is_torch(x):
+        return (x > 0).to(x.dtype) * 2 - 1
+    return (x > 0).astype(np.float32) * 2 - 1
+
+
+def _sign_hamming_matrix(a, b):
+    """Differing sign bits of every row pair, as one matrix product: ``(dim - s_a . s_b) / 2``, exact below 2**24 dims."""
+    return (a.shape[1] - _signs(a) @ _signs(b).T) / 2
+
+
+def hamming_distance(a, b):
+    """Number of differing bits of ``a[i]`` and ``b[i]``: packed uint8 codes, or float embeddings' sign bits."""
+    if not _codes(a, b):
+        a, b = _check_pairwise(a, b)
+        return (a.shape[1] - (_signs(a) * _signs(b)).sum(-1)) / 2
+    a, b = _check_codes(a, b)
+    if a.shape[0] != b.shape[0]:
+        raise DataError(f"a has {a.shape[0]} rows but b has {b.shape[0]}: pairwise scoring needs equal lengths")
+    return _POPCOUNT[np.bitwise_xor(a, b)].sum(-1, dtype=np.int64)
+
+
+def hamming_similarity(a, b):
+    """Negative Hamming distance (higher = more similar); packed codes or float embeddings."""
+    return -hamming_distance(a, b)
+
+
+def hamming_distance_matrix(a, b, *, max_elements: int | None = DEFAULT_MAX_ELEMENTS):
+    """``n x m`` Hamming distances (lower = more similar); packed codes or float embeddings."""
+    if not _codes(a, b):
+        a, b = _check_pair(a, b)
+        _check_size(a.shape[0], b.shape[0], max_elements)
+        return _sign_hamming_matrix(a, b)
+    a, b = _check_codes(a, b)
+    _check_size(a.shape[0], b.shape[0], max_elements)
+    out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
+    rows, cols = _blocks(a.shape[0], b.shape[0], a.shape[1])
+    for i in range(0, a.shape[0], rows):
+        for j in range(0, b.shape[0], cols):
+            xor = np.bitwise_xor(a[i : i + rows, None, :], b[None, j : j + cols])
+            out[i : i + rows, j : j + cols] = _POPCOUNT[xor].sum(-1, dtype=np.int32)
+    return out
+
+
 _PAIRWISE_SIMILARITY = {
     "cosine": cosine_similarity,
     "dot": dot_similarity,
     "euclidean": euclidean_similarity,
     "manhattan": manhattan_similarity,
+    "hamming": hamming_similarity,
 }
-_PAIRWISE_DISTANCE = {"cosine": cosine_distance, "euclidean": euclidean_distance, "manhattan": manhattan_distance}
+_PAIRWISE_DISTANCE = {
+    "cosine": cosine_distance,
+    "euclidean": euclidean_distance,
+    "manhattan": manhattan_distance,
+    "hamming": hamming_distance,
+}
 
 
 def _lookup(table: dict, metric: str, what: str):
@@ -231,6 +315,8 @@ def similarity_matrix(a, b, *, metric: str = "cosine", max_elements: int | None 
     _check_size(a.shape[0], b.shape[0], max_elements)
     if metric == "cosine":
         return _normalize(a) @ _normalize(b).T
+    if metric == "hamming":
+        return -_sign_hamming_matrix(a, b)
     if metric == "dot":
         return a @ b.T
     if metric == "euclidean":
@@ -247,52 +333,6 @@ def distance_matrix(a, b, *, metric: str = "cosine", max_elements: int | None = 
     if metric == "cosine":
         return 1 - similarity_matrix(a, b, metric="cosine", max_elements=max_elements)
     return -similarity_matrix(a, b, metric=metric, max_elements=max_elements)
-
-
-# ---- binary codes -----------------------------------------------------------------------------
-
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
-def pack_bits(embeddings) -> np.ndarray:
-    """Sign-quantise float embeddings to packed bits: ``n x ceil(dim / 8)`` uint8 (1 bit = value > 0)."""
-    x = embeddings.detach().cpu().numpy() if _is_torch(embeddings) else np.asarray(embeddings)
-    return np.packbits(_as_2d(x, "embeddings") > 0, axis=-1)
-
-
-def _check_codes(a, b) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.atleast_2d(np.asarray(a)), np.atleast_2d(np.asarray(b))
-    if a.dtype != np.uint8 or b.dtype != np.uint8:
-        raise TypeError("hamming distance takes packed uint8 codes; make them with pack_bits(embeddings)")
-    if a.shape[1] != b.shape[1]:
-        raise DataError(f"a has {a.shape[1]} code bytes but b has {b.shape[1]}: codes must match")
-    return a, b
-
-
-def hamming_distance(a, b) -> np.ndarray:
-    """Number of differing bits between packed codes ``a[i]`` and ``b[i]``."""
-    a, b = _check_codes(a, b)
-    if a.shape[0] != b.shape[0]:
-        raise DataError(f"a has {a.shape[0]} rows but b has {b.shape[0]}: pairwise scoring needs equal lengths")
-    return _POPCOUNT[np.bitwise_xor(a, b)].sum(-1, dtype=np.int64)
-
-
-def hamming_similarity(a, b) -> np.ndarray:
-    """Negative Hamming distance between packed codes (higher = more similar)."""
-    return -hamming_distance(a, b)
-
-
-def hamming_distance_matrix(a, b, *, max_elements: int | None = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
-    """``n x m`` Hamming distances between packed codes (lower = more similar)."""
-    a, b = _check_codes(a, b)
-    _check_size(a.shape[0], b.shape[0], max_elements)
-    out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
-    rows, cols = _blocks(a.shape[0], b.shape[0], a.shape[1])
-    for i in range(0, a.shape[0], rows):
-        for j in range(0, b.shape[0], cols):
-            xor = np.bitwise_xor(a[i : i + rows, None, :], b[None, j : j + cols])
-            out[i : i + rows, j : j + cols] = _POPCOUNT[xor].sum(-1, dtype=np.int32)
-    return out
 
 
 # ---- nearest neighbours without the full matrix -----------------------------------------------

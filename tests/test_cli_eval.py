@@ -66,11 +66,11 @@ def test_evaluate_scored_pairs_prints_table_and_writes_json(model, scored_folder
     result = run("evaluate", model, "--dataset", scored_folder, "--text-columns", "sentence1,sentence2",
                  "--label-column", "score", "--metric", "all", "--output", out)
     assert result.exit_code == 0, result.output
-    assert "spearman" in result.output and "manhattan" in result.output
+    assert "spearman" in result.output and "manhattan" in result.output and "hamming" in result.output
     saved = json.loads(out.read_text())
     assert saved["split"] == "test" and saved["label_kind"] == "score"
     data = load_data(str(scored_folder), text_columns=("sentence1", "sentence2"), label_column="score")
-    want = evaluate_data(tiny_encoder, data.split("test"), "score", metrics=("cosine", "dot", "euclidean", "manhattan"))
+    want = evaluate_data(tiny_encoder, data.split("test"), "score", metrics=("cosine", "dot", "euclidean", "manhattan", "hamming"))
     assert saved["figures"] == pytest.approx(want, abs=1e-4)
 
 
@@ -91,7 +91,7 @@ def test_evaluate_triplets_and_classes(model, tmp_path):
     trip = write_csv(tmp_path / "trip.csv", ["a", "p", "n"], rows)
     result = run("evaluate", model, "--dataset", trip, "--text-columns", "a,p,n", "--split", "train", "--output", tmp_path / "t.json")
     assert result.exit_code == 0, result.output
-    assert set(json.loads((tmp_path / "t.json").read_text())["figures"]) == {f"{m}_accuracy" for m in ("cosine", "dot", "euclidean", "manhattan")}
+    assert set(json.loads((tmp_path / "t.json").read_text())["figures"]) == {f"{m}_accuracy" for m in ("cosine", "dot", "euclidean", "manhattan", "hamming")}
     folder = tmp_path / "intents"
     folder.mkdir()
     for name, per, seed in (("train", 8, 1), ("test", 3, 2)):
@@ -147,6 +147,24 @@ def test_calibrate_verify_and_score(model, binary_folder, tmp_path):
         result = run("score", model, "--pairs", tmp_path / name, "--text-columns", "x,y", "--output", out2, "--chunk-size", "5", "-q")
         assert result.exit_code == 0, result.output
         assert [r["score"] for r in csv.DictReader(out2.open())] == [r["score"] for r in rows]
+
+
+def test_hamming_calibration_decides_on_differing_sign_bits(model, binary_folder, tmp_path, tiny_encoder):
+    result = run("calibrate", model, "--dataset", binary_folder, *BIN, "--metric", "hamming", "--objective", "accuracy")
+    assert result.exit_code == 0, result.output
+    c = load_calibration(model)
+    assert c.metric == "hamming" and c.threshold <= 0  # minus the number of differing bits
+    a, b, _ = _binary_pairs(12, seed=31)
+    bits = [int(((x > 0) != (y > 0)).sum()) for x, y in zip(tiny_encoder.encode(a), tiny_encoder.encode(b), strict=True)]
+    pairs_csv = write_csv(tmp_path / "pairs.csv", ["text_a", "text_b"], list(zip(a, b, strict=True)))
+    out = tmp_path / "scored.csv"
+    assert run("score", model, "--pairs", pairs_csv, "--output", out, "-q").exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [float(r["score"]) for r in rows] == [-d for d in bits]
+    assert [int(r["same"]) for r in rows] == [int(-d >= c.threshold) for d in bits]
+    record = json.loads(run("verify", model, a[0], b[0], "--json").stdout)
+    assert record["metric"] == "hamming" and record["score"] == -bits[0]
+    one_line_error(run("verify", model, a[0], b[0], "--metric", "cosine"), "the calibration is for hamming")
 
 
 def test_verify_and_score_without_calibration_say_how_to_make_one(model, tmp_path):

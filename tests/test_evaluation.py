@@ -15,10 +15,10 @@ from sentence_transformers.sentence_transformer.evaluation import (
 
 from siamese_text import evaluation
 from siamese_text.errors import ConfigError, DataError
-from siamese_text.scoring import METRICS
+from siamese_text.scoring import METRICS, hamming_distance_matrix
 from tests.conftest import WORDS
 
-ALL = list(METRICS)
+ALL = [m for m in METRICS if m != "hamming"]  # the similarity functions sentence-transformers' evaluators know
 
 
 def _binary_pairs(n: int = 60, seed: int = 0):
@@ -139,20 +139,35 @@ def test_classes_equal_information_retrieval_evaluator(tiny_encoder):
     c_text, c_label = _class_texts(12, seed=5)
     queries = datasets.Dataset.from_dict({"text": q_text, "label": q_label})
     corpus = datasets.Dataset.from_dict({"text": c_text, "label": c_label})
-    ours = evaluation.evaluate_data(tiny_encoder, queries, "class", corpus=corpus, metrics=ALL)
+    ours = evaluation.evaluate_data(tiny_encoder, queries, "class", corpus=corpus, metrics=METRICS)
     relevant = {f"q{i}": {f"c{j:03d}" for j, cl in enumerate(c_label) if cl == ql} for i, ql in enumerate(q_label)}
     theirs = InformationRetrievalEvaluator(
         queries={f"q{i}": t for i, t in enumerate(q_text)},
         corpus={f"c{j:03d}": t for j, t in enumerate(c_text)},
         relevant_docs=relevant,
-        score_functions={"cosine": util.cos_sim, "dot": util.dot_score, "euclidean": util.euclidean_sim, "manhattan": util.manhattan_sim},
+        score_functions={"cosine": util.cos_sim, "dot": util.dot_score, "euclidean": util.euclidean_sim, "manhattan": util.manhattan_sim,
+                         "hamming": lambda q, c: -hamming_distance_matrix(q, c)},
         write_csv=False,
     )(tiny_encoder.model)
-    for metric in ALL:
+    for metric in METRICS:
         for ours_key, their_key in (("mrr@10", "mrr@10"), ("ndcg@10", "ndcg@10"), ("map@100", "map@100"),
                                     ("recall@1", "recall@1"), ("recall@5", "recall@5"), ("recall@10", "recall@10"),
                                     ("1nn_accuracy", "accuracy@1")):
             assert ours[f"{metric}_{ours_key}"] == pytest.approx(theirs[f"{metric}_{their_key}"] * 100, abs=1e-4), (metric, ours_key)
+
+
+def test_hamming_figures_come_from_the_sign_bits(tiny_encoder):
+    from scipy.stats import spearmanr
+
+    a, b, y = _binary_pairs(40)
+    scores = [0.2 + 0.6 * label + random.Random(i).random() * 0.2 for i, label in enumerate(y)]
+    ea, eb = tiny_encoder.encode(a), tiny_encoder.encode(b)
+    differing = [sum((u > 0) != (v > 0) for u, v in zip(x, z)) for x, z in zip(ea.tolist(), eb.tolist())]
+    ours = evaluation.evaluate_scored_pairs(tiny_encoder, a, b, scores, metrics=["hamming"])
+    assert ours["spearman_hamming"] == pytest.approx(spearmanr(scores, [-d for d in differing])[0] * 100, abs=1e-6)
+    binary = evaluation.evaluate_binary_pairs(tiny_encoder, a, b, y, metrics=["hamming"])
+    best = max(np.mean([(-d >= t) == bool(label) for d, label in zip(differing, y)]) for t in {-d for d in differing})
+    assert binary["hamming_accuracy"] == pytest.approx(best * 100)
 
 
 def test_centroid_and_1nn_accuracy_by_hand():

@@ -17,6 +17,8 @@ def naive(metric, x, y):
         return -math.sqrt(sum((a - b) ** 2 for a, b in zip(x, y)))
     if metric == "manhattan":
         return -sum(abs(a - b) for a, b in zip(x, y))
+    if metric == "hamming":
+        return -sum((a > 0) != (b > 0) for a, b in zip(x, y))
     raise AssertionError(metric)
 
 
@@ -82,8 +84,28 @@ def test_hamming_on_packed_codes_matches_bit_count():
     want = [int(((x[i] > 0) != (y[i] > 0)).sum()) for i in range(6)]
     assert scoring.hamming_distance(cx, cy).tolist() == want
     assert scoring.hamming_distance_matrix(cx, cy).diagonal().tolist() == want
-    with pytest.raises(TypeError, match="pack_bits"):
-        scoring.hamming_distance(x, y)
+    with pytest.raises(TypeError, match="not one of each"):
+        scoring.hamming_distance(cx, y)
+
+
+def test_hamming_of_embeddings_equals_hamming_of_their_packed_codes():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(9, 37)).astype(np.float32), rng.normal(size=(12, 37)).astype(np.float32)
+    x[0, :5] = 0.0  # zero is "not > 0": bit 0, as in pack_bits
+    codes = scoring.hamming_distance_matrix(scoring.pack_bits(x), scoring.pack_bits(y))
+    floats = scoring.hamming_distance_matrix(x, y)
+    assert floats.tolist() == codes.tolist()
+    assert scoring.distance_matrix(x, y, metric="hamming").tolist() == codes.tolist()
+    assert scoring.pairwise_distance(x, y[:9], metric="hamming").tolist() == codes.diagonal().tolist()
+    t = scoring.hamming_distance_matrix(torch.from_numpy(x), torch.from_numpy(y))
+    assert isinstance(t, torch.Tensor) and t.tolist() == codes.tolist()
+
+
+def test_pack_bits_makes_the_bytes_of_sentence_transformers_ubinary():
+    from sentence_transformers.util.quantization import quantize_embeddings
+
+    x = np.random.default_rng(7).normal(size=(5, 384)).astype(np.float32)
+    assert (scoring.pack_bits(x) == quantize_embeddings(x, precision="ubinary")).all()
 
 
 def test_top_k_matrix_equals_full_sort_across_chunks():
