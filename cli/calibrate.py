@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from siamese_text_cli.evaluate import data_options, load
+from siamese_text_cli.evaluate import load
+from siamese_text_cli.options import data_options
 
 from siamese_text.errors import ConfigError, DataError
 from siamese_text.scoring import METRICS
@@ -13,7 +14,7 @@ from siamese_text.scoring import METRICS
 
 @click.command()
 @click.argument("model")
-@data_options
+@data_options()
 @click.option("--split", default="validation", show_default=True, help="Labelled split to calibrate on (never test).")
 @click.option("--metric", type=click.Choice(METRICS), default="cosine", show_default=True)
 @click.option("--objective", default="f1", show_default=True, help="f1, accuracy, precision:P (most recall at precision >= P) or recall:R.")

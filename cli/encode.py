@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
+
+from siamese_text.storage import atomic_file, check_output_file
 
 
 def read_texts(path: str, *, column: str | None) -> list[str]:
@@ -59,33 +59,12 @@ def _column(file: Path, column: str) -> list[Any]:
     return [r[column] for r in rows]
 
 
-def check_output(path: str, *, overwrite: bool) -> Path:
-    from siamese_text.errors import ConfigError
-
-    out = Path(path)
-    if out.suffix != ".npy":
-        raise ConfigError(f"--output {path} must end in .npy")
-    if out.is_dir():
-        raise ConfigError(f"--output {path} is a folder; give a .npy file name")
-    if out.exists() and not overwrite:
-        raise ConfigError(f"--output {path} already exists; pass --overwrite to replace it or choose another --output")
-    if not out.absolute().parent.is_dir():
-        raise ConfigError(f"the parent folder of --output {path} does not exist; create {out.absolute().parent} first")
-    return out
-
-
 def save_npy(out: Path, array: Any) -> None:
     """Write to a temporary file beside ``out`` and rename: a crash never leaves half a matrix."""
     import numpy as np
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npy", dir=out.absolute().parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, np.asarray(array, dtype=np.float32))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as tmp:
+        np.save(tmp, np.asarray(array, dtype=np.float32))
 
 
 @click.command()
@@ -108,7 +87,7 @@ def encode(model: str, input_path: str, column: str | None, output_path: str, ba
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     texts = read_texts(input_path, column=column)
-    out = check_output(output_path, overwrite=overwrite)
+    out = check_output_file(output_path, suffixes=(".npy",), overwrite=overwrite)
     from siamese_text.encoder import SiameseEncoder
 
     encoder = SiameseEncoder.load(model, backend=backend, model_kwargs={"file_name": onnx_file} if onnx_file else None)

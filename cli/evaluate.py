@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from siamese_text_cli.train import _columns  # the same --text-columns parsing as train
+from siamese_text_cli.options import data_options
 
 from siamese_text.errors import ConfigError
 from siamese_text.scoring import METRICS
-
-
-def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that say how to read a data set (shared by evaluate and calibrate)."""
-    for option in reversed([
-        click.option("--dataset", required=True, help="Preset name, Hub id user/name, or a local .csv/.tsv/.jsonl/.parquet file or folder."),
-        click.option("--config", "dataset_config", default=None, help="Hub data set configuration (e.g. mrpc for nyu-mll/glue)."),
-        click.option("--text-columns", callback=_columns, default=None, help="Text columns by name: a,b for pairs, a,p,n for triplets, one for class-labelled texts."),
-        click.option("--label-column", default=None, help="The label column, by name."),
-        click.option("--label-kind", default=None, help="What the label means: score, binary, class, triplet (inferred when omitted)."),
-    ]):
-        func = option(func)
-    return func
 
 
 def load(dataset: str, dataset_config: str | None, text_columns: Any, label_column: str | None, label_kind: str | None) -> Any:
@@ -79,7 +65,7 @@ def _slug(text: str) -> str:
 
 @click.command()
 @click.argument("model")
-@data_options
+@data_options()
 @click.option("--split", default=None, help="Split to evaluate (default: test, else validation).")
 @click.option("--metric", "metric", multiple=True, type=click.Choice([*METRICS, "all"]), help="Similarity metric(s); repeat, or all (default).")
 @click.option("--threshold-split", default=None, help="Binary pairs: also report the split at thresholds picked on this split (e.g. train).")

@@ -47,10 +47,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from siamese_text_cli import datasets, train
+    from siamese_text_cli import datasets, pairs, train
 
     cli.add_command(train.train)
     cli.add_command(datasets.datasets)
+    cli.add_command(pairs.pairs)
     from siamese_text_cli import calibrate, evaluate, score, verify
 
     for command in (evaluate.evaluate, calibrate.calibrate, verify.verify, score.score):

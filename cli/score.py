@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import click
 
 from siamese_text.errors import ConfigError, DataError
 from siamese_text.scoring import METRICS
+from siamese_text.storage import atomic_file, check_output_file
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -123,12 +122,7 @@ def score(
         raise ConfigError(f"--pairs {pairs_path} does not exist; give a .csv, .tsv, .jsonl or .parquet file")
     if pairs_path.suffix.lower() not in FORMATS:
         raise ConfigError(f"--pairs {pairs_path}: use a .csv, .tsv, .jsonl or .parquet file")
-    if output.suffix.lower() != ".csv":
-        raise ConfigError(f"--output {output}: the scored pairs are written as CSV; give a .csv path")
-    if output.exists() and not overwrite:
-        raise ConfigError(f"--output {output} already exists; pass --overwrite to replace it or choose another path")
-    if not output.absolute().parent.is_dir():
-        raise ConfigError(f"the folder of --output {output} does not exist; create {output.parent} first")
+    check_output_file(output, suffixes=(".csv",), overwrite=overwrite)
     if chunk_size < 1 or batch_size < 1:
         raise ConfigError(f"--chunk-size and --batch-size must be at least 1, got {chunk_size} and {batch_size}")
 
@@ -150,26 +144,20 @@ def score(
     if calibration is None:
         click.echo(f"note: {not_calibrated_message(model)}; writing scores only", err=True)
     header = [*wanted, "score", *(["probability", "same"] if calibration else [])]
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.absolute().parent)
     written = 0
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f, tqdm(
-            total=_count_rows(pairs_path), unit="pairs", disable=quiet, file=click.get_text_stream("stderr")
-        ) as bar:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            for chunk in _chain(first, chunks):
-                a, b = [p[0] for p in chunk], [p[1] for p in chunk]
-                result = score_pairs(encoder, a, b, calibration=calibration, metric=metric or "cosine", batch_size=batch_size)
-                for i in range(len(chunk)):
-                    extra = [f"{result['probability'][i]:.6f}", int(result["same"][i])] if calibration else []
-                    writer.writerow([a[i], b[i], f"{result['score'][i]:.6f}", *extra])
-                written += len(chunk)
-                bar.update(len(chunk))
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(output) as tmp, tmp.open("w", newline="", encoding="utf-8") as f, tqdm(
+        total=_count_rows(pairs_path), unit="pairs", disable=quiet, file=click.get_text_stream("stderr")
+    ) as bar:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for chunk in _chain(first, chunks):
+            a, b = [p[0] for p in chunk], [p[1] for p in chunk]
+            result = score_pairs(encoder, a, b, calibration=calibration, metric=metric or "cosine", batch_size=batch_size)
+            for i in range(len(chunk)):
+                extra = [f"{result['probability'][i]:.6f}", int(result["same"][i])] if calibration else []
+                writer.writerow([a[i], b[i], f"{result['score'][i]:.6f}", *extra])
+            written += len(chunk)
+            bar.update(len(chunk))
     click.echo(f"scored {written:,} pairs -> {output}" + (f" (same if {calibration.describe()})" if calibration else ""))
 
 

@@ -5,27 +5,15 @@ from __future__ import annotations
 import sys
 
 import click
+from siamese_text_cli.options import data_options, pair_options
 
 from siamese_text.config import LOSSES, PRECISIONS
 from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES
 from siamese_text.scoring import DISTANCES
 
 
-def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    columns = tuple(c.strip() for c in value.split(",") if c.strip())
-    if not columns:
-        raise click.BadParameter("give column names separated by commas, e.g. --text-columns question1,question2")
-    return columns
-
-
 @click.command()
-@click.option("--dataset", default="stsb", show_default=True, help="Preset name, Hub id user/name, or a local .csv/.tsv/.jsonl/.parquet file or folder.")
-@click.option("--config", "dataset_config", default=None, help="Hub data set configuration (e.g. mrpc for nyu-mll/glue).")
-@click.option("--text-columns", callback=_columns, default=None, help="Text columns by name: a,b for pairs, a,p,n for triplets, one for class-labelled texts.")
-@click.option("--label-column", default=None, help="The label column, by name.")
-@click.option("--label-kind", type=click.Choice(["score", "binary", "class", "triplet"]), default=None, help="What the label means (inferred when omitted).")
+@data_options(dataset_default="stsb")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Base encoder: Hub id or local folder.")
 @click.option("--loss", type=click.Choice(LOSSES), default=None,
               help="Default: contrastive for scored or 0/1 pairs, triplet for triplets, batch-hard-triplet for class-labelled texts "
@@ -40,22 +28,12 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("--max-seq-length", type=int, default=256, show_default=True)
 @click.option("--dropout", type=float, default=None, help="Dropout rate while training, for every hidden and attention dropout layer (default: the base model's own, 0.1 for MiniLM; 0.2 with --samples-per-class).")
 @click.option("--pooling", type=click.Choice(POOLING_MODES), default="mean", show_default=True)
-@click.option("--binary-labels", is_flag=True, help="Threshold scores into 0/1 labels instead of using them as soft labels (triplet loss: plain triplets instead of score-scaled margins).")
-@click.option("--label-threshold", type=float, default=0.6, show_default=True,
-              help="Scores at or above this count as positive (--binary-labels, for pairs or plain triplets, and mining from scored pairs).")
 @click.option("--group-by-length/--no-group-by-length", default=None,
               help="Batch texts of similar length (less padding, faster on a CPU; losses on single pairs and triplets only). "
                    "Default: on, except for contrastive and CoSENT loss on scored pairs, where random batches measured better on STS-B.")
-@click.option("--max-pairs", type=int, default=None,
-              help="Train on at most this many rows (seeded sample); for class-labelled texts, how many pairs or triplets to make.")
-@click.option("--samples-per-class", type=int, default=None, help="Few-shot: train on this many texts per class (seeded).")
+@pair_options
 @click.option("--per-class-in-batch", type=int, default=4, show_default=True,
               help="Texts per class in each class-balanced batch (batch-* losses).")
-@click.option("--hard-negatives", type=int, default=0, show_default=True,
-              help="Mine hard negatives with the model: this many per positive pair (contrastive, triplet), "
-                   "or batches of a class and classes among its K nearest (batch-* losses).")
-@click.option("--mining-margin", type=float, default=0.05, show_default=True,
-              help="Skip mined candidates whose cosine similarity is within this of the positive's (likely false negatives).")
 @click.option("--remine-every", type=int, default=None, help="Re-mine the hard negatives with the model being trained every N steps.")
 @click.option("--eval-every-epoch/--no-eval-every-epoch", default=True, show_default=True,
               help="Evaluate the validation split at the end of every epoch (a log line each; the curve goes in results.json).")

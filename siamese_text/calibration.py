@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ import numpy as np
 from siamese_text.errors import ConfigError, DataError, ModelError
 from siamese_text.evaluation import binary_metrics_at, embed_pairs, find_threshold, parse_objective
 from siamese_text.scoring import METRICS, pairwise_similarity
+from siamese_text.storage import atomic_file
 
 __all__ = [
     "CALIBRATION_FILE",
@@ -255,15 +255,8 @@ def save_calibration(folder: str | os.PathLike, calibration: Calibration, *, ove
     path = folder / CALIBRATION_FILE
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; pass --overwrite to replace the calibration")
-    fd, tmp = tempfile.mkstemp(prefix=f".{CALIBRATION_FILE}.", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(calibration.to_dict(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
     return path
 
 

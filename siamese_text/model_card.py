@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from siamese_text.citations import CITATIONS
 from siamese_text.config import CLASS_LOSSES, TRIPLET_LOSSES
 from siamese_text.errors import ModelError
+from siamese_text.storage import atomic_file
 
 __all__ = ["render_model_card", "write_model_card", "read_results", "CITATIONS"]
 
@@ -348,12 +348,6 @@ def write_model_card(folder: str | os.PathLike, results: dict[str, Any] | None =
     if not folder.is_dir():
         raise ModelError(f"{folder} is not a folder; save the model before writing its card")
     text = render_model_card(folder, results=results, repo_id=repo_id)
-    fd, tmp = tempfile.mkstemp(prefix=".README.md.", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, folder / "README.md")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(folder / "README.md") as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return folder / "README.md"

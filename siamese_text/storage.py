@@ -1,4 +1,4 @@
-"""Atomic model folders: build beside the target, then rename; never overwrite unless asked.
+"""Atomic model folders and files: build beside the target, then rename; never overwrite unless asked.
 
 Neither transformers nor sentence-transformers write a folder atomically (a crash halfway through
 ``save_pretrained`` leaves a folder that looks like a model but does not load), so this is ours.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from siamese_text.errors import ConfigError
 
-__all__ = ["check_output_dir", "atomic_dir"]
+__all__ = ["check_output_dir", "atomic_dir", "check_output_file", "atomic_file"]
 
 
 def check_output_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--output") -> Path:
@@ -52,3 +52,40 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--outpu
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_output_file(path: str | os.PathLike, *, suffixes: tuple[str, ...], overwrite: bool, flag: str = "--output") -> Path:
+    """Refuse an output file with another suffix, a folder, an existing file (unless ``overwrite``), a missing parent."""
+    path = Path(path)
+    names = " or ".join(suffixes)
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{flag} {path}: give a file name ending in {names}")
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file name ending in {names}")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{flag} {path} already exists; pass --overwrite to replace it or choose another {flag}")
+    if not path.absolute().parent.is_dir():
+        raise ConfigError(f"the folder of {flag} {path} does not exist; create {path.absolute().parent} first")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary file path beside ``path`` (same suffix); on success it replaces ``path`` in one rename.
+
+    On any error the temporary file is removed and ``path`` is left as it was, so a crash never
+    leaves half a file. Whether ``path`` may be replaced is the caller's check.
+    """
+    path = Path(path).absolute()
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; the file gets the mode a plain open() would give it
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

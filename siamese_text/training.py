@@ -48,7 +48,16 @@ from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
 from siamese_text.losses import build_loss
 from siamese_text.storage import atomic_dir, check_output_dir
 
-__all__ = ["train", "TrainResult", "prepare_train_dataset", "train_split", "hard_negative_set", "library_versions"]
+__all__ = [
+    "train",
+    "TrainResult",
+    "load_train_data",
+    "training_rows",
+    "prepare_train_dataset",
+    "train_split",
+    "hard_negative_set",
+    "library_versions",
+]
 
 Log = Callable[[str], None]
 
@@ -159,6 +168,55 @@ def mined_dataset(hard: HardNegatives, data: PairData, config: TrainConfig, trai
     return hard.contrastive_dataset(base)
 
 
+def _base_encoder(config: TrainConfig) -> SiameseEncoder:
+    return SiameseEncoder.from_pretrained(config.model, pooling=config.pooling, normalize=config.normalize,
+                                          max_seq_length=config.max_seq_length)
+
+
+def _mine(hard: HardNegatives, encoder: SiameseEncoder, data: PairData, config: TrainConfig, train: Any, *, log: Log) -> Any:
+    stats = hard.mine(encoder)
+    log(f"mined {config.hard_negatives} hard negatives for {len(hard.anchors):,} pairs "
+        f"({stats['mined_fraction']:.0%} passed the filters)")
+    return mined_dataset(hard, data, config, train)
+
+
+def load_train_data(config: TrainConfig, *, log: Log = print) -> PairData:
+    """Load ``config``'s data set, log its one-line summary, and fill ``config``'s unset options for it."""
+    data = load_data(
+        config.dataset,
+        config=config.config,
+        text_columns=config.text_columns,
+        label_column=config.label_column,
+        label_kind=config.label_kind,
+        seed=config.seed,
+    )
+    log(data.summary())
+    config.resolve(data.label_kind)
+    return data
+
+
+def training_rows(config: TrainConfig, *, log: Log = print) -> Any:
+    """The pairs or triplets ``train(config)`` would learn from, built the same way, without training.
+
+    In the columns and order the loss takes them (``text_a, text_b, label``; ``anchor, positive,
+    negative`` and, for score-margin triplets, the margin scale ``label``). Hard negatives
+    (``config.hard_negatives``) are mined with ``config.model`` as training would mine them first.
+    The in-batch losses (``CLASS_LOSSES``) learn from the texts themselves, so they have no rows to make.
+    """
+    data = load_train_data(config, log=log)
+    if config.loss in CLASS_LOSSES:
+        raise ConfigError(f"--loss {config.loss} learns from the texts themselves in class-balanced batches, "
+                          "so there are no pairs or triplets to make; ask for contrastive pairs or triplets")
+    train_rows = train_split(data, config)
+    if not config.hard_negatives:
+        return prepare_train_dataset(data, config, train=train_rows)
+    hard = hard_negative_set(data, config, train_rows)
+    import datasets
+
+    mined = _mine(hard, _base_encoder(config), data, config, train_rows, log=log)
+    return datasets.Dataset.from_dict(mined[:])  # training reads the negatives lazily (re-mining swaps them); here, as mined now
+
+
 def epoch_eval_callback(
     evaluate: Callable[[], dict[str, float]], *, split: str, headline: str | None, log: Log = print
 ) -> Any:
@@ -217,16 +275,7 @@ def train(
     if output_known:
         resume_from = _check_output(config)  # fail before any work
     _check_precision(config.precision, cuda=torch.cuda.is_available())
-    data = load_data(
-        config.dataset,
-        config=config.config,
-        text_columns=config.text_columns,
-        label_column=config.label_column,
-        label_kind=config.label_kind,
-        seed=config.seed,
-    )
-    log(data.summary())
-    config.resolve(data.label_kind)
+    data = load_train_data(config, log=log)
     if not output_known:
         resume_from = _check_output(config)
     checkpoints = checkpoint_dir(config.output)
@@ -237,9 +286,7 @@ def train(
 
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    encoder = SiameseEncoder.from_pretrained(
-        config.model, pooling=config.pooling, normalize=config.normalize, max_seq_length=config.max_seq_length
-    )
+    encoder = _base_encoder(config)
     if config.dropout is not None:
         log(f"dropout {config.dropout} on {encoder.set_dropout(config.dropout)} layers")
     if config.effective_margin is not None:
@@ -247,10 +294,7 @@ def train(
                      dimension=encoder.dimension)
     loss = build_loss(config.loss, encoder.model, distance=config.distance, margin=config.margin)
     if isinstance(hard, HardNegatives):
-        stats = hard.mine(encoder)
-        log(f"mined {config.hard_negatives} hard negatives for {len(hard.anchors):,} pairs "
-            f"({stats['mined_fraction']:.0%} passed the filters)")
-        train_ds = mined_dataset(hard, data, config, train_rows)
+        train_ds = _mine(hard, encoder, data, config, train_rows, log=log)
     elif in_batch:
         hard.mine(encoder)
         log(f"batches: each class with classes among its {config.hard_negatives} nearest (mined with the model)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -99,4 +100,23 @@ def scored_folder(tmp_path: Path) -> Path:
             writer = csv.writer(f)
             writer.writerow(["sentence1", "sentence2", "score"])
             writer.writerows(part)
+    return folder
+
+
+INTENT_WORDS = "bank money account card transfer fee refund lost stolen pin atm cash withdraw balance top up exchange rate".split()
+
+
+@pytest.fixture()
+def intents(tmp_path):
+    """train/test CSV files of (utterance, intent): 12 intents x 5 texts, 2 test texts per intent."""
+    rng = random.Random(0)
+    folder = tmp_path / "intents"
+    folder.mkdir()
+    for split, n in (("train", 5), ("test", 2)):
+        with (folder / f"{split}.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["intent", "utterance"])
+            for c in range(12):
+                for _ in range(n):
+                    writer.writerow([f"intent_{c}", " ".join(rng.sample(INTENT_WORDS, 4) + [INTENT_WORDS[c]])])
     return folder

@@ -1,35 +1,15 @@
 """`siamtext train` on class-labelled texts, mined negatives and few-shot; `siamtext datasets`; bad input."""
 
-import csv
 import json
-import random
 from collections import Counter
 
 import pytest
 from click.testing import CliRunner
 from siamese_text_cli.main import cli
 
-WORDS = "bank money account card transfer fee refund lost stolen pin atm cash withdraw balance top up exchange rate".split()
-
 
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-@pytest.fixture()
-def intents(tmp_path):
-    """train/test CSV files of (utterance, intent): 12 intents x 5 texts, 2 test texts per intent."""
-    rng = random.Random(0)
-    folder = tmp_path / "intents"
-    folder.mkdir()
-    for split, n in (("train", 5), ("test", 2)):
-        with (folder / f"{split}.csv").open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["intent", "utterance"])
-            for c in range(12):
-                for _ in range(n):
-                    writer.writerow([f"intent_{c}", " ".join(rng.sample(WORDS, 4) + [WORDS[c]])])
-    return folder
 
 
 @pytest.fixture()
