@@ -18,6 +18,7 @@ _EXPORTS = {
     "SiameseEncoder": "siamese_text.encoder",
     "TrainConfig": "siamese_text.config",
     "train": "siamese_text.training",
+    "training_rows": "siamese_text.training",
     "load_data": "siamese_text.data.loading",
     "SiameseTextError": "siamese_text.errors",
     "SemanticIndex": "siamese_text.search",
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from siamese_text.encoder import SiameseEncoder
     from siamese_text.errors import SiameseTextError
     from siamese_text.search import Hit, SemanticIndex
-    from siamese_text.training import train
+    from siamese_text.training import train, training_rows
 
 
 def __getattr__(name: str) -> Any:

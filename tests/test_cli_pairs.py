@@ -6,10 +6,11 @@ import json
 import datasets
 import pytest
 
+from siamese_text import training_rows
 from siamese_text.config import TrainConfig
 from siamese_text.data.loading import load_data
 from siamese_text.errors import ConfigError
-from siamese_text.training import prepare_train_dataset, training_rows
+from siamese_text.training import prepare_train_dataset
 from tests.test_cli_eval import one_line_error
 from tests.test_cli_train_classes import run
 
