@@ -175,7 +175,8 @@ def _base_encoder(config: TrainConfig) -> SiameseEncoder:
 
 def _mine(hard: HardNegatives, encoder: SiameseEncoder, data: PairData, config: TrainConfig, train: Any, *, log: Log) -> Any:
     stats = hard.mine(encoder)
-    log(f"mined {config.hard_negatives} hard negatives for {len(hard.anchors):,} pairs "
+    k = config.hard_negatives
+    log(f"mined {k} hard negative{'s' if k != 1 else ''} per pair for {len(hard.anchors):,} pairs "
         f"({stats['mined_fraction']:.0%} passed the filters)")
     return mined_dataset(hard, data, config, train)
 
@@ -206,7 +207,7 @@ def training_rows(config: TrainConfig, *, log: Log = print) -> Any:
     data = load_train_data(config, log=log)
     if config.loss in CLASS_LOSSES:
         raise ConfigError(f"--loss {config.loss} learns from the texts themselves in class-balanced batches, "
-                          "so there are no pairs or triplets to make; ask for contrastive pairs or triplets")
+                          "so there are no pairs or triplets to make; use loss contrastive (pairs) or triplet")
     train_rows = train_split(data, config)
     if not config.hard_negatives:
         return prepare_train_dataset(data, config, train=train_rows)
