@@ -120,7 +120,11 @@ def train(
     from siamese_text.training import train as run_training
 
     result = run_training(config, progress=not quiet, log=_log_line)
-    click.echo(format_metrics(result.metrics))
+    if result.metrics:
+        click.echo(format_metrics(result.metrics))
+    else:
+        click.echo("nothing evaluated: the data has no validation or test split "
+                   "(a folder with train.csv and validation.csv / test.csv files gives one)")
     click.echo(f"saved model and results.json to {result.output}")
 
 

@@ -250,6 +250,31 @@ def epoch_eval_callback(
     return EpochEvalCallback()
 
 
+def _log_lines_not_dicts(trainer: Any, *, progress: bool, log: Log) -> None:
+    """The trainer's loss records as one short line each through ``log``, instead of the dicts
+    transformers prints on stdout, where they would mix with the results table a caller may pipe.
+
+    The progress bar (``progress``) stays transformers' own, without its printing of the records.
+    """
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback, TrainerCallback
+
+    class Bar(ProgressCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            pass
+
+    class LossLines(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if logs and "loss" in logs:
+                log(f"step {state.global_step}/{state.max_steps}: loss {float(logs['loss']):.4f}, "
+                    f"lr {float(logs.get('learning_rate', 0.0)):.2e}")
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if progress:
+        trainer.add_callback(Bar)
+    trainer.add_callback(LossLines())
+
+
 def _evaluate(encoder: SiameseEncoder, data: PairData, split: str, corpus: Any) -> dict[str, float]:
     """Metrics suited to the data; class data searches ``corpus`` (the texts trained on), binary pairs
     add accuracy/F1 at the threshold best on the train split."""
@@ -357,6 +382,7 @@ def train(
             model=encoder.model, args=args, train_dataset=train_ds, loss=loss, callbacks=all_callbacks
         )
         _quiet_transformers()
+        _log_lines_not_dicts(trainer, progress=progress, log=log)
         t0 = time.perf_counter()
         if resume_from is not None:
             log(f"resuming from {resume_from}")

@@ -48,6 +48,23 @@ def test_train_writes_a_sentence_transformers_folder_and_results(tiny_model_dir,
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")], "temporary folders left behind"
 
 
+@pytest.mark.parametrize("quiet", [True, False])
+def test_stdout_holds_the_table_and_the_training_log_goes_to_stderr(tiny_model_dir, scored_folder, tmp_path, quiet):
+    args = train_args(tiny_model_dir, scored_folder, tmp_path / "m", "--epochs", "2")
+    result = run(*[a for a in args if a != "--quiet" or quiet])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["metric", "validation_before", "validation", "test"] and "saved model" in lines[-1]
+    assert len(lines) == 6 and "{" not in result.stdout  # four metrics: no trainer records among them
+    assert "step 8/8: loss " in result.stderr  # 32 pairs, batch 8, 2 epochs: one line per logging step
+
+
+def test_data_without_validation_or_test_says_nothing_was_evaluated(tiny_model_dir, scored_folder, tmp_path):
+    result = run(*train_args(tiny_model_dir, scored_folder / "train.csv", tmp_path / "m"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("nothing evaluated: the data has no validation or test split")
+
+
 def test_same_seed_gives_same_metrics(tiny_model_dir, scored_folder, tmp_path):
     first = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "a", "--loss", "triplet"))
     second = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "b", "--loss", "triplet"))

@@ -96,5 +96,5 @@ def test_public_api_is_the_short_all_and_import_is_light():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(sorted(
-        ["Hit", "SemanticIndex", "SiameseEncoder", "SiameseTextError", "TrainConfig", "__version__", "load_data", "train"]
+        ["Hit", "SemanticIndex", "SiameseEncoder", "SiameseTextError", "TrainConfig", "__version__", "load_data", "train", "training_rows"]
     ))
