@@ -12,6 +12,7 @@ from siamese_text_cli.options import data_options
 
 from siamese_text.errors import ConfigError
 from siamese_text.scoring import METRICS
+from siamese_text.storage import atomic_file, check_output_file
 
 
 def load(dataset: str, dataset_config: str | None, text_columns: Any, label_column: str | None, label_kind: str | None) -> Any:
@@ -71,6 +72,7 @@ def _slug(text: str) -> str:
 @click.option("--threshold-split", default=None, help="Binary pairs: also report the split at thresholds picked on this split (e.g. train).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--output", "-o", default=None, help="JSON file to write (default eval-DATASET-SPLIT.json).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def evaluate(
     model: str,
     dataset: str,
@@ -83,20 +85,17 @@ def evaluate(
     threshold_split: str | None,
     batch_size: int,
     output: str | None,
+    overwrite: bool,
 ) -> None:
     """Evaluate MODEL on a data set: correlations, best-threshold classification, triplet accuracy or retrieval."""
-    out_path = Path(output or f"eval-{_slug(dataset)}-{split or 'auto'}.json")
-    if out_path.exists() and out_path.is_dir():
-        raise ConfigError(f"--output {out_path} is a folder; give a .json file path")
-    if not out_path.absolute().parent.exists():
-        raise ConfigError(f"the folder of --output {out_path} does not exist; create {out_path.parent} first")
+    if output is not None:
+        check_output_file(output, suffixes=(".json",), overwrite=overwrite)
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     metrics = metric_list(metric)
     data = load(dataset, dataset_config, text_columns, label_column, label_kind)
     split = pick_split(data, split)
-    if output is None:
-        out_path = Path(f"eval-{_slug(dataset)}-{split}.json")
+    out_path = check_output_file(output or f"eval-{_slug(dataset)}-{split}.json", suffixes=(".json",), overwrite=overwrite)
     corpus = threshold_data = None
     if data.label_kind == "class":
         if split == "train":
@@ -118,7 +117,6 @@ def evaluate(
     click.echo(format_table(figures, metrics))
     record = {"model": model, "dataset": dataset, "source": data.source, "config": data.config, "split": split,
               "label_kind": data.label_kind, "metrics": list(metrics), "threshold_split": threshold_split, "figures": figures}
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(out_path)
+    with atomic_file(out_path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"wrote {out_path}")

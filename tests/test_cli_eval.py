@@ -74,6 +74,18 @@ def test_evaluate_scored_pairs_prints_table_and_writes_json(model, scored_folder
     assert saved["figures"] == pytest.approx(want, abs=1e-4)
 
 
+def test_evaluate_keeps_an_existing_report_unless_asked(model, scored_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ("evaluate", model, "--dataset", scored_folder, "--text-columns", "sentence1,sentence2", "--label-column", "score")
+    assert run(*args).exit_code == 0
+    report = tmp_path / "eval-sts-test.json"  # the default name: data set and split
+    report.write_text("{}\n")
+    one_line_error(run(*args), "pass --overwrite")
+    assert report.read_text() == "{}\n"
+    assert run(*args, "--overwrite").exit_code == 0 and json.loads(report.read_text())["split"] == "test"
+    one_line_error(run(*args, "-o", tmp_path / "eval.txt"), "ending in .json")
+
+
 def test_evaluate_binary_pairs_with_thresholds_from_train(model, binary_folder, tmp_path):
     out = tmp_path / "bin.json"
     result = run("evaluate", model, "--dataset", binary_folder, *BIN, "--split", "validation", "--metric", "cosine",
