@@ -291,6 +291,9 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
         citations.insert(1, CITATIONS["adaptive-margin"])
         explanation += (" Each scored pair (a, b, s) gave triplets, from both sides, whose margin is scaled by the score: "
                         "b beats a random text by margin x s, and b, encoded a second time, beats a by margin x (1 - s).")
+    if loss_name == "contrastive" and dataset.get("label_kind") == "score" and not arguments.get("binary_labels"):
+        explanation += (" The labels are the similarity scores s in [0, 1] (soft labels), so a pair's loss is smallest at "
+                        f"distance (1 - s) x {loss.get('margin'):g}: each pair is pulled to the distance its score asks for.")
     hyper = [(k, f"{v:g}" if isinstance(v, float) else str(v)) for k, v in arguments.items()
              if k not in _NOT_HYPERPARAMETERS and v is not None and v != {}]
     # In-batch class losses train on single class-labelled texts; the others on rows of 2 or 3 texts.

@@ -92,6 +92,7 @@ def test_card_from_a_training_run(trained: Path, tmp_path: Path) -> None:
     assert entry["results"][0]["task"]["type"] == "semantic-similarity"
     # the body: loss with margin and distance, seed, time, sizes, evaluation table, usage, citations, versions
     assert "**Contrastive loss** (`contrastive`) on the **cosine distance**, margin **0.9**" in body
+    assert "soft labels" in body and "distance (1 - s) x 0.9" in body
     assert "| seed | 42 |" in body
     assert f"{results['train_seconds']} s" in body
     assert "train 32" in body and "32 pairs" in body
@@ -183,6 +184,13 @@ def test_triplet_on_scores_explains_and_cites_score_scaled_margins(trained: Path
     del results["loss"]["score_margins"]  # plain triplets (--binary-labels, --hard-negatives)
     _, body = split_card(render_model_card(trained, results=results))
     assert "Schroff" in body and "Ha, Mai Lan" not in body and "margin x (1 - s)" not in body
+
+
+def test_binary_labels_are_not_called_soft(trained: Path) -> None:
+    results = json.loads((trained / "results.json").read_text())
+    results["arguments"]["binary_labels"] = True
+    _, body = split_card(render_model_card(trained, results=results))
+    assert "Contrastive loss" in body and "soft labels" not in body
 
 
 def test_card_without_results_is_still_valid(tiny_encoder, tmp_path: Path) -> None:
