@@ -194,9 +194,9 @@ def _check_codes(a, b) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _signs(x):
-    """+1 where the value is > 0 (bit set), -1 elsewhere, as floats of the input's kind."""
+    """+1 where the value is > 0 (bit set), -1 elsewhere, as float32 (sums of them are exact up to 2**24)."""
     if _is_torch(x):
-        return (x > 0).to(x.dtype) * 2 - 1
+        return (x > 0).float() * 2 - 1
     return (x > 0).astype(np.float32) * 2 - 1
 
 
