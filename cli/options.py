@@ -47,8 +47,11 @@ def data_options(*, dataset_default: str | None = None) -> Decorator:
 
 DATASET_HELP = "Preset name, Hub id user/name, or a local .csv/.tsv/.jsonl/.parquet file or folder."
 
-# How labelled data becomes pairs or triplets: shared by `train` and `pairs`, which writes what train would train on.
-pair_options: Decorator = _apply([
+# Which rows train and how they become pairs or triplets: shared by `train` and `pairs`, which writes what train would train on.
+training_data_options: Decorator = _apply([
+    click.option("--validation-split", type=float, default=None,
+                 help="For data without a validation split: hold this share of the train rows out (seeded; per class for "
+                      "class-labelled texts) to evaluate and calibrate on, e.g. 0.1."),
     click.option("--binary-labels", is_flag=True,
                  help="Threshold scores into 0/1 labels instead of using them as soft labels "
                       "(triplet loss: plain triplets instead of score-scaled margins)."),

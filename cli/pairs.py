@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from siamese_text_cli.options import data_options, pair_options
+from siamese_text_cli.options import data_options, training_data_options
 from siamese_text_cli.score import FORMATS as READABLE
 
 from siamese_text.encoder import DEFAULT_MODEL
@@ -51,7 +51,7 @@ def describe(rows: Any) -> str:
 @data_options()
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path), help="The .csv, .tsv, .jsonl or .parquet file to write.")
 @click.option("--triplets", is_flag=True, help="Make (anchor, positive, negative) triplets, as --loss triplet trains on, instead of labelled pairs.")
-@pair_options
+@training_data_options
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="The encoder that mines --hard-negatives.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
@@ -66,6 +66,7 @@ def pairs(
     binary_labels: bool,
     label_threshold: float,
     max_pairs: int | None,
+    validation_split: float | None,
     samples_per_class: int | None,
     hard_negatives: int,
     mining_margin: float,
@@ -81,7 +82,7 @@ def pairs(
     config = TrainConfig(
         dataset=dataset, config=dataset_config, text_columns=text_columns, label_column=label_column, label_kind=label_kind,
         model=model, loss="triplet" if triplets else "contrastive", binary_labels=binary_labels, label_threshold=label_threshold,
-        max_pairs=max_pairs, samples_per_class=samples_per_class, hard_negatives=hard_negatives, mining_margin=mining_margin,
+        max_pairs=max_pairs, validation_split=validation_split, samples_per_class=samples_per_class, hard_negatives=hard_negatives, mining_margin=mining_margin,
         seed=seed,
     )
     rows = training_rows(config, log=lambda line: click.echo(line, err=True))

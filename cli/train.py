@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
-from siamese_text_cli.options import data_options, pair_options
+from siamese_text_cli.options import data_options, training_data_options
 
 from siamese_text.config import LOSSES, PRECISIONS
 from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES
@@ -31,7 +31,7 @@ from siamese_text.scoring import DISTANCES
 @click.option("--group-by-length/--no-group-by-length", default=None,
               help="Batch texts of similar length (less padding, faster on a CPU; losses on single pairs and triplets only). "
                    "Default: on, except for contrastive and CoSENT loss on scored pairs, where random batches measured better on STS-B.")
-@pair_options
+@training_data_options
 @click.option("--per-class-in-batch", type=int, default=4, show_default=True,
               help="Texts per class in each class-balanced batch (batch-* losses).")
 @click.option("--remine-every", type=int, default=None, help="Re-mine the hard negatives with the model being trained every N steps.")
@@ -66,6 +66,7 @@ def train(
     binary_labels: bool,
     label_threshold: float,
     max_pairs: int | None,
+    validation_split: float | None,
     group_by_length: bool | None,
     samples_per_class: int | None,
     per_class_in_batch: int,
@@ -103,6 +104,7 @@ def train(
         binary_labels=binary_labels,
         label_threshold=label_threshold,
         max_pairs=max_pairs,
+        validation_split=validation_split,
         group_by_length=group_by_length,
         samples_per_class=samples_per_class,
         per_class_in_batch=per_class_in_batch,
@@ -123,8 +125,8 @@ def train(
     if result.metrics:
         click.echo(format_metrics(result.metrics))
     else:
-        click.echo("nothing evaluated: the data has no validation or test split "
-                   "(a folder with train.csv and validation.csv / test.csv files gives one)")
+        click.echo("nothing evaluated: the data has no validation or test split; "
+                   "--validation-split 0.1 holds a tenth of the train rows out as one")
     click.echo(f"saved model and results.json to {result.output}")
 
 

@@ -196,6 +196,7 @@ class TrainConfig:
     label_column: str | None = None
     label_kind: str | None = None
     max_pairs: int | None = None
+    validation_split: float | None = None  # data without a validation split: hold this share of train out as one
     samples_per_class: int | None = None  # few-shot: keep this many texts per class
     per_class_in_batch: int = 4  # K of the class-balanced "P classes x K texts" batches
     # contrastive/triplet: mine this many negatives per positive with the model; batch-* losses: fill
@@ -236,6 +237,8 @@ class TrainConfig:
             raise ConfigError(f"--label-threshold must be in (0, 1), got {self.label_threshold}")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ConfigError(f"--max-pairs must be at least 1, got {self.max_pairs}")
+        if self.validation_split is not None and not 0 < self.validation_split < 1:
+            raise ConfigError(f"--validation-split is the share of train rows held out, in (0, 1), e.g. 0.1; got {self.validation_split}")
         self._check_mining()
         if self.loss in SCALED_LOSSES:
             check_scaled_options(self.loss, self.distance, self.margin)

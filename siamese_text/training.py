@@ -189,6 +189,7 @@ def load_train_data(config: TrainConfig, *, log: Log = print) -> PairData:
         text_columns=config.text_columns,
         label_column=config.label_column,
         label_kind=config.label_kind,
+        validation_split=config.validation_split,
         seed=config.seed,
     )
     log(data.summary())

@@ -55,6 +55,14 @@ def test_scored_pairs_give_score_margin_triplets_or_plain_ones(scored_folder, tm
     assert len(labels) == 32 and any(0 < y < 1 for y in labels)  # soft labels, as contrastive loss trains on
 
 
+def test_validation_split_leaves_the_held_out_rows_out_of_the_pairs(scored_folder, tmp_path):
+    out = tmp_path / "p.csv"
+    result = run("pairs", "--dataset", scored_folder / "train.csv", "--text-columns", "sentence1,sentence2",
+                 "--label-column", "score", "--validation-split", "0.25", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "wrote 24 pairs" in result.output  # 32 train rows, 8 held out as validation, as train would
+
+
 def test_written_pairs_train_back(intents, tiny_model_dir, tmp_path):
     out = tmp_path / "pairs.csv"
     assert run("pairs", "--dataset", intents, *CLASS_COLUMNS, "--max-pairs", "64", "-o", out).exit_code == 0

@@ -62,7 +62,38 @@ def test_stdout_holds_the_table_and_the_training_log_goes_to_stderr(tiny_model_d
 def test_data_without_validation_or_test_says_nothing_was_evaluated(tiny_model_dir, scored_folder, tmp_path):
     result = run(*train_args(tiny_model_dir, scored_folder / "train.csv", tmp_path / "m"))
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0].startswith("nothing evaluated: the data has no validation or test split")
+    assert result.stdout.splitlines()[0].startswith("nothing evaluated: the data has no validation or test split; --validation-split")
+
+
+def test_validation_split_holds_train_rows_out_to_evaluate_and_calibrate(tiny_model_dir, tmp_path):
+    import csv
+
+    from tests.test_evaluation import _binary_pairs
+
+    a, b, y = _binary_pairs(60, seed=3)
+    with (tmp_path / "pairs.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([("q1", "q2", "dup"), *zip(a, b, y, strict=True)])
+    out = tmp_path / "m"
+    result = run("train", "--model", str(tiny_model_dir), "--dataset", str(tmp_path / "pairs.csv"), "--text-columns", "q1,q2",
+                 "--label-column", "dup", "--validation-split", "0.25", "--epochs", "1", "--max-seq-length", "32",
+                 "--output", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "train 45, validation 15 (25% of train, held out)" in result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["dataset"]["rows"] == {"train": 45, "validation": 15} and results["train_examples"] == 45
+    assert "cosine_accuracy" in results["metrics"]["validation"] and results["arguments"]["validation_split"] == 0.25
+    assert results["calibration"]["split"] == "validation"  # 0/1 pairs get a threshold to decide with
+
+
+@pytest.mark.parametrize(("value", "message"), [("1.0", "in (0, 1), e.g. 0.1"), ("0", "in (0, 1), e.g. 0.1")])
+def test_validation_split_outside_0_1_is_refused(tiny_model_dir, scored_folder, tmp_path, value, message):
+    result = run(*train_args(tiny_model_dir, scored_folder / "train.csv", tmp_path / "m", "--validation-split", value))
+    assert result.exit_code == 2 and message in result.output and not (tmp_path / "m").exists()
+
+
+def test_validation_split_on_data_with_a_validation_split_is_refused(tiny_model_dir, scored_folder, tmp_path):
+    result = run(*train_args(tiny_model_dir, scored_folder, tmp_path / "m", "--validation-split", "0.1"))
+    assert result.exit_code == 2 and "has a validation split already; drop the option" in result.output
 
 
 def test_same_seed_gives_same_metrics(tiny_model_dir, scored_folder, tmp_path):

@@ -159,3 +159,24 @@ def test_labelled_pairs_become_triplets_with_the_negatives_the_data_gives():
     # the anchor's own 0-labelled partner is its negative
     assert ("how to reset pin", "reset my pin code", "order a new card") in rows
     assert all(n not in (a, p) for a, p, n in rows)
+
+
+def test_held_out_validation_takes_the_same_share_of_every_class(tmp_path):
+    import csv
+    from collections import Counter
+
+    from siamese_text.data.loading import column, load_data
+
+    path = tmp_path / "intents.csv"
+    sizes = {"a": 10, "b": 20, "c": 40}
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "intent"])
+        writer.writerows((f"{intent} text number {i}", intent) for intent, n in sizes.items() for i in range(n))
+    data = load_data(str(path), text_columns=("text",), label_column="intent", validation_split=0.1, seed=7)
+    assert Counter(column(data.split("validation"), "label")) == {0: 1, 1: 2, 2: 4}
+    assert len(data.split("train")) == 63 and "validation 7 (10% of train, held out)" in data.summary()
+    train, held = set(column(data.split("train"), "text")), set(column(data.split("validation"), "text"))
+    assert not train & held and len(train | held) == 70
+    again = load_data(str(path), text_columns=("text",), label_column="intent", validation_split=0.1, seed=7)
+    assert column(again.split("validation"), "text") == column(data.split("validation"), "text")  # seeded

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from siamese_text.data.presets import LABEL_KINDS, PRESETS, DatasetPreset, find_preset
 from siamese_text.errors import DataError
 
@@ -49,6 +51,7 @@ class PairData:
     roles: dict[str, str] = field(default_factory=dict)  # role -> original column name
     preset: str | None = None
     label_names: list[str] | None = None  # class id -> name, for class-labelled data
+    held_out: float | None = None  # the validation split is this share of the source's train split
 
     @property
     def text_roles(self) -> tuple[str, ...]:
@@ -61,7 +64,8 @@ class PairData:
 
     def summary(self) -> str:
         """One line: rows per split, roles, label kind and range (or number of classes)."""
-        rows = ", ".join(f"{name} {len(ds):,}" for name, ds in self.splits.items())
+        rows = ", ".join(f"{name} {len(ds):,}" + (f" ({self.held_out:.0%} of train, held out)" if name == "validation" and self.held_out else "")
+                         for name, ds in self.splits.items())
         roles = ", ".join(f"{role}={column}" for role, column in self.roles.items())
         text = f"{self.source}{f' ({self.config})' if self.config else ''}: {rows} rows; {roles}; labels: {self.label_kind}"
         if "label" in self.roles:
@@ -183,12 +187,15 @@ def load_data(
     label_column: str | None = None,
     label_kind: str | None = None,
     data_files: str | Path | None = None,
+    validation_split: float | None = None,
     seed: int = 42,
 ) -> PairData:
     """Load a preset name, Hub id or local file/folder and give its columns their roles by name.
 
     ``data_files`` reads a preset's mapping from local files with the Hub data set's schema (a file
     is the train split; a folder holds one file per split, named as on the Hub, e.g. ``dev.jsonl``).
+    ``validation_split`` holds that share of the train rows out, seeded, as the validation split of
+    data that has none (class-labelled texts: that share of each class).
     """
     preset: DatasetPreset | None = find_preset(dataset, config)
     if data_files is not None and preset is None:
@@ -249,9 +256,13 @@ def load_data(
         for role, original in roles.items():
             if role != "label":
                 _check_texts(ds, role, split, source, original)
-    if preset is not None and preset.holdout and "validation" not in splits and "train" in splits:
-        parts = splits["train"].train_test_split(test_size=preset.holdout, seed=seed)
-        splits = {"train": parts["train"], "validation": parts["test"], **{k: v for k, v in splits.items() if k != "train"}}
+    if validation_split is not None and "validation" in splits:
+        raise DataError(f"--validation-split {validation_split:g}: {source} has a validation split already; drop the option")
+    holdout = validation_split or (preset.holdout if preset is not None else None)
+    if holdout and "validation" not in splits and "train" in splits:
+        splits = _hold_out(splits, holdout, seed=seed, by_class=kind == "class", source=source)
+    else:
+        holdout = None
     return PairData(
         splits=splits,
         label_kind=kind or "triplet",
@@ -260,7 +271,25 @@ def load_data(
         roles=roles,
         preset=preset.name if preset else None,
         label_names=label_names,
+        held_out=holdout,
     )
+
+
+def _hold_out(splits: dict[str, Any], fraction: float, *, seed: int, by_class: bool, source: str) -> dict[str, Any]:
+    """A seeded validation split carved off train; for class-labelled texts, that share of every class."""
+    train = splits["train"]
+    if by_class:
+        labels = np.asarray(column(train, "label"))
+        rng = np.random.default_rng(seed)
+        held = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[: round(fraction * np.sum(labels == c))]
+                               for c in np.unique(labels)])
+        keep = np.setdiff1d(np.arange(len(train)), held)
+        parts = {"train": train.select(keep), "test": train.select(np.sort(held))}
+    else:
+        parts = train.train_test_split(test_size=fraction, seed=seed)
+    if len(parts["test"]) == 0:
+        raise DataError(f"--validation-split {fraction:g} of {source}'s {len(train):,} train rows holds none out; give a larger share")
+    return {"train": parts["train"], "validation": parts["test"], **{k: v for k, v in splits.items() if k != "train"}}
 
 
 def _map_labels(
