@@ -25,6 +25,8 @@ from siamese_text.scoring import DISTANCES
 @click.option("--epochs", type=int, default=None, help="Default: measured per data kind and loss (3 for scored and 0/1 pairs, 1 for triplets, class-labelled texts and triplet loss on scored pairs, 20 with --samples-per-class).")
 @click.option("--batch-size", type=int, default=None, help="Default: 16 for pairs and triplets, 32 for class-labelled texts, 64 with --samples-per-class and its default loss.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: measured per data kind and loss; 5e-5 for scored and 0/1 pairs, 4e-5 with --samples-per-class and its default loss, 2e-5 otherwise and for triplet loss on scored pairs).")
+@click.option("--warmup-ratio", type=float, default=0.1, show_default=True,
+              help="Share of the steps over which the learning rate rises linearly to --lr (then it falls linearly to 0).")
 @click.option("--max-seq-length", type=int, default=256, show_default=True)
 @click.option("--dropout", type=float, default=None, help="Dropout rate while training, for every hidden and attention dropout layer (default: the base model's own, 0.1 for MiniLM; 0.2 with --samples-per-class).")
 @click.option("--pooling", type=click.Choice(POOLING_MODES), default="mean", show_default=True)
@@ -60,6 +62,7 @@ def train(
     epochs: int | None,
     batch_size: int | None,
     lr: float | None,
+    warmup_ratio: float,
     max_seq_length: int,
     dropout: float | None,
     pooling: str,
@@ -98,6 +101,7 @@ def train(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        warmup_ratio=warmup_ratio,
         max_seq_length=max_seq_length,
         dropout=dropout,
         pooling=pooling,

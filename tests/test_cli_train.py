@@ -218,6 +218,7 @@ def test_existing_output_needs_overwrite(tiny_model_dir, scored_folder, tmp_path
         (["--margin", "-1"], "--margin must be positive"),
         (["--label-threshold", "1.5"], "--label-threshold must be in (0, 1)"),
         (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
+        (["--warmup-ratio", "1.5"], "--warmup-ratio must be in [0, 1)"),
         (["--margin", "3", "--distance", "euclidean"], "impossible for Euclidean"),
         (["--text-columns", "sentence1,sentenc2"], "no column 'sentenc2'; did you mean 'sentence2'"),
         (["--dataset", "stsbb"], "unknown data set 'stsbb'"),
