@@ -88,14 +88,15 @@ def evaluate(
     overwrite: bool,
 ) -> None:
     """Evaluate MODEL on a data set: correlations, best-threshold classification, triplet accuracy or retrieval."""
-    if output is not None:
-        check_output_file(output, suffixes=(".json",), overwrite=overwrite)
+    # A given --output is checked before any work; the default name waits for the split it names.
+    out_path = check_output_file(output, suffixes=(".json",), overwrite=overwrite) if output is not None else None
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     metrics = metric_list(metric)
     data = load(dataset, dataset_config, text_columns, label_column, label_kind)
     split = pick_split(data, split)
-    out_path = check_output_file(output or f"eval-{_slug(dataset)}-{split}.json", suffixes=(".json",), overwrite=overwrite)
+    if out_path is None:
+        out_path = check_output_file(f"eval-{_slug(dataset)}-{split}.json", suffixes=(".json",), overwrite=overwrite)
     corpus = threshold_data = None
     if data.label_kind == "class":
         if split == "train":

@@ -10,6 +10,7 @@ import click
 from siamese_text.data.presets import LABEL_KINDS
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+DATASET_HELP = "Preset name, Hub id user/name, or a local .csv/.tsv/.jsonl/.parquet file or folder."
 
 
 def columns(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
@@ -44,8 +45,6 @@ def data_options(*, dataset_default: str | None = None) -> Decorator:
         click.option("--label-kind", type=click.Choice(LABEL_KINDS), default=None, help="What the label means (inferred when omitted)."),
     ])
 
-
-DATASET_HELP = "Preset name, Hub id user/name, or a local .csv/.tsv/.jsonl/.parquet file or folder."
 
 # Which rows train and how they become pairs or triplets: shared by `train` and `pairs`, which writes what train would train on.
 training_data_options: Decorator = _apply([
