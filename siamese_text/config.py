@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES, check_dropout
@@ -167,6 +168,15 @@ def check_margin(loss: str, distance: str, margin: float, *, normalized: bool, d
         )
 
 
+def run_name(dataset: str) -> str:
+    """The data set's part of a default output folder: a local file's stem, a folder's name, a Hub id with '_' for '/'."""
+    local = Path(dataset)
+    if local.exists():
+        local = local.absolute()
+        return (local.stem if local.is_file() else local.name) or "data"
+    return dataset.replace("/", "_")
+
+
 @dataclass
 class TrainConfig:
     """Everything ``siamtext train`` needs; each field is the CLI flag of the same name."""
@@ -245,7 +255,7 @@ class TrainConfig:
         elif self.margin is not None and self.loss is not None:
             check_margin(self.loss, self.distance, self.margin, normalized=self.normalize)
         if self.output is None and self.loss is not None:
-            self.output = f"runs/{self.dataset.replace('/', '_').split('.')[0]}-{self.loss}"
+            self.output = f"runs/{run_name(self.dataset)}-{self.loss}"
 
     def _check_batch_size(self, batch_size: int) -> None:
         if batch_size < 1:

@@ -27,9 +27,31 @@ def check_output_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "-
         raise ConfigError(
             f"{flag} {path} already exists and is not empty; pass --overwrite to replace it or choose another {flag}"
         )
-    if not path.parent.exists():
-        raise ConfigError(f"the parent folder of {flag} {path} does not exist; create {path.parent} first")
+    _check_parents(path, flag=flag)
     return path
+
+
+def _check_parents(path: Path, *, flag: str) -> None:
+    """Missing parent folders are created when writing (``mkdir -p``); one that is a file is refused now."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{flag} {path}: {parent} is a file, not a folder; choose another {flag} path")
+            return
+
+
+@contextlib.contextmanager
+def _make_parents(path: Path) -> Iterator[None]:
+    """Create ``path``'s missing parent folders; if the body fails, remove the ones made here (if still empty)."""
+    made = [parent for parent in path.parents if not parent.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 @contextlib.contextmanager
@@ -39,12 +61,13 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--outpu
     On any error the temporary folder is removed and ``path`` is left exactly as it was.
     """
     path = check_output_dir(path, overwrite=overwrite, flag=flag).absolute()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with _make_parents(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     old = None
     if path.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
@@ -55,7 +78,7 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--outpu
 
 
 def check_output_file(path: str | os.PathLike, *, suffixes: tuple[str, ...], overwrite: bool, flag: str = "--output") -> Path:
-    """Refuse an output file with another suffix, a folder, an existing file (unless ``overwrite``), a missing parent."""
+    """Refuse an output file with another suffix, a folder, an existing file (unless ``overwrite``), a file as a parent."""
     path = Path(path)
     names = " or ".join(suffixes)
     if path.suffix.lower() not in suffixes:
@@ -64,8 +87,7 @@ def check_output_file(path: str | os.PathLike, *, suffixes: tuple[str, ...], ove
         raise ConfigError(f"{flag} {path} is a folder; give a file name ending in {names}")
     if path.exists() and not overwrite:
         raise ConfigError(f"{flag} {path} already exists; pass --overwrite to replace it or choose another {flag}")
-    if not path.absolute().parent.is_dir():
-        raise ConfigError(f"the folder of {flag} {path} does not exist; create {path.absolute().parent} first")
+    _check_parents(path, flag=flag)
     return path
 
 
@@ -77,15 +99,16 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     leaves half a file. Whether ``path`` may be replaced is the caller's check.
     """
     path = Path(path).absolute()
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; the file gets the mode a plain open() would give it
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _make_parents(path):
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; the file gets the mode a plain open() would give it
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

@@ -250,5 +250,9 @@ def test_corrupt_calibration_file_is_one_line_for_verify_and_score(model, tmp_pa
 def test_evaluate_rejects_unknown_split_and_bad_output(model, scored_folder, tmp_path):
     args = ("evaluate", model, "--dataset", scored_folder, "--text-columns", "sentence1,sentence2", "--label-column", "score")
     one_line_error(run(*args, "--split", "dev", "--output", tmp_path / "e.json"), "no 'dev' split")
-    one_line_error(run(*args, "--output", tmp_path / "missing" / "e.json"), "does not exist")
+    (tmp_path / "file").write_text("x")
+    one_line_error(run(*args, "--output", tmp_path / "file" / "e.json"), "is a file, not a folder")
     assert not (tmp_path / "e.json").exists()
+    result = run(*args, "--output", tmp_path / "missing" / "e.json")  # missing folders are made
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "missing" / "e.json").read_text())["metrics"]

@@ -92,7 +92,7 @@ def test_bad_requests_are_one_line_and_leave_files_alone(intents, scored_folder,
     one_line_error(run("pairs", "--dataset", intents, *CLASS_COLUMNS, "-o", out), "pass --overwrite")
     assert out.read_text() == "keep me\n"
     one_line_error(run("pairs", "--dataset", intents, *CLASS_COLUMNS, "-o", tmp_path / "pairs.xlsx"), "ending in .csv")
-    one_line_error(run("pairs", "--dataset", intents, *CLASS_COLUMNS, "-o", tmp_path / "no" / "p.csv"), "does not exist")
+    one_line_error(run("pairs", "--dataset", intents, *CLASS_COLUMNS, "-o", out / "p.csv"), "is a file, not a folder")
     one_line_error(run("pairs", "--dataset", intents, "--text-columns", "utterance", "--label-column", "intnt", "-o", tmp_path / "x.csv"),
                    "did you mean 'intent'")
     assert not (tmp_path / "x.csv").exists()

@@ -243,6 +243,23 @@ def test_output_that_is_a_file_is_refused(tiny_model_dir, scored_folder, tmp_pat
     result = run(*train_args(tiny_model_dir, scored_folder, target))
     assert result.exit_code == 2 and "is a file" in result.output
     assert target.read_text() == "x"
+    result = run(*train_args(tiny_model_dir, scored_folder, target / "model"))  # a file where a folder should be
+    assert result.exit_code == 2 and f"{target} is a file, not a folder" in result.output
+    assert target.read_text() == "x"
+
+
+def test_default_output_in_a_fresh_folder_creates_runs(tiny_model_dir, scored_folder, tmp_path, monkeypatch):
+    """The README's first command names no --output: runs/DATASET-LOSS is made, parents and all."""
+    monkeypatch.chdir(tmp_path)
+    args = train_args(tiny_model_dir, scored_folder, "unused")
+    at = args.index("--output")
+    result = run(*args[:at], *args[at + 2:])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "runs" / "sts-contrastive"  # named after the data folder
+    assert (out / "modules.json").is_file() and (out / "results.json").is_file()
+    nested = tmp_path / "a" / "b" / "model"
+    assert run(*train_args(tiny_model_dir, scored_folder, nested)).exit_code == 0
+    assert (nested / "modules.json").is_file()
 
 
 def test_help_is_instant_and_does_not_import_torch():

@@ -142,3 +142,19 @@ def test_precision_is_one_of_the_trainer_modes_and_names_its_flag() -> None:
     assert TrainConfig(precision="bf16").precision == "bf16"
     with pytest.raises(ConfigError, match=r"--precision 'fp8' is not one of fp32, fp16, bf16"):
         TrainConfig(precision="fp8")
+
+
+def test_default_output_is_named_after_the_data_and_the_loss(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.data.csv").write_text("a,b,y\n")
+    (tmp_path / "pairs").mkdir()
+
+    def output(dataset: str, loss: str = "contrastive", **kwargs) -> str | None:
+        return TrainConfig(dataset=dataset, loss=loss, **kwargs).output
+
+    assert output("stsb") == "runs/stsb-contrastive"
+    assert output("user/sts.v2", "triplet") == "runs/user_sts.v2-triplet"
+    assert output(str(tmp_path / "my.data.csv")) == "runs/my.data-contrastive"
+    assert output("pairs/") == "runs/pairs-contrastive"
+    assert output(".") == f"runs/{tmp_path.name}-contrastive"
+    assert output("stsb", output="elsewhere") == "elsewhere"
