@@ -51,13 +51,15 @@ def test_zero_shot_stsb_test_spearman_is_the_reference_figure(tmp_path):
     assert figures["spearman_cosine"] == pytest.approx(82.03, abs=0.01)
 
 
-def test_training_on_200_stsb_pairs_helps_and_saves_a_sentence_transformers_folder(tmp_path):
+def test_training_on_200_stsb_pairs_helps_and_saves_a_sentence_transformers_folder(tmp_path, monkeypatch):
+    """The README's first command, cut to 200 pairs and 1 epoch, in a fresh folder (so with no runs/ yet)."""
     from sentence_transformers import SentenceTransformer
 
     from siamese_text.encoder import SiameseEncoder
 
-    out = tmp_path / "model"
-    run("train", "--dataset", "stsb", "--max-pairs", "200", "--epochs", "1", "--output", str(out), "--quiet")
+    monkeypatch.chdir(tmp_path)
+    run("train", "--dataset", "stsb", "--max-pairs", "200", "--epochs", "1", "--quiet")
+    out = tmp_path / "runs" / "stsb-contrastive"
     results = json.loads((out / "results.json").read_text())
     assert results["dataset"]["id"] == "sentence-transformers/stsb" and results["train_rows"] == 200
     assert results["loss"] == {"name": "contrastive", "distance": "cosine", "margin": 0.9}
