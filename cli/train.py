@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 import click
 from siamese_text_cli.options import data_options, training_data_options
@@ -48,7 +50,7 @@ from siamese_text.scoring import DISTANCES
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--output", "-o", default=None, help="Model folder to write (default runs/DATASET-LOSS).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars (ours, transformers', datasets'); the log lines stay, for a log file.")
 def train(
     dataset: str,
     dataset_config: str | None,
@@ -125,7 +127,8 @@ def train(
     )
     from siamese_text.training import train as run_training
 
-    result = run_training(config, progress=not quiet, log=_log_line)
+    with _library_progress_bars(on=not quiet):
+        result = run_training(config, progress=not quiet, log=_log_line)
     if result.metrics:
         click.echo(format_metrics(result.metrics))
     else:
@@ -151,3 +154,25 @@ def format_metrics(metrics: dict[str, dict[str, float]]) -> str:
         cells = "".join(f"{metrics[s][name]:>20.2f}" if name in metrics[s] else f"{'-':>20}" for s in splits)
         lines.append(name.ljust(width) + cells)
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _library_progress_bars(*, on: bool) -> Iterator[None]:
+    """``--quiet`` is for log files: the libraries' own bars (datasets' split generation, transformers'
+    weight loading and shard writing, Hub downloads) would fill them with carriage returns."""
+    if on:
+        yield
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    were = datasets.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()  # also huggingface_hub's
+    try:
+        yield
+    finally:
+        if were[0]:
+            datasets.enable_progress_bars()
+        if were[1]:
+            hf_logging.enable_progress_bar()

@@ -57,6 +57,11 @@ def test_stdout_holds_the_table_and_the_training_log_goes_to_stderr(tiny_model_d
     assert lines[0].split() == ["metric", "validation_before", "validation", "test"] and "saved model" in lines[-1]
     assert len(lines) == 6 and "{" not in result.stdout  # four metrics: no trainer records among them
     assert "step 8/8: loss " in result.stderr  # 32 pairs, batch 8, 2 epochs: one line per logging step
+    library_bars = ("Loading weights", "Writing model shards")  # transformers' own
+    if quiet:  # for a log file
+        assert not any(bar in result.stderr for bar in library_bars), result.stderr
+    else:
+        assert all(bar in result.stderr for bar in library_bars)
 
 
 def test_data_without_validation_or_test_says_nothing_was_evaluated(tiny_model_dir, scored_folder, tmp_path):
