@@ -130,7 +130,13 @@ def train(
     with _library_progress_bars(on=not quiet):
         result = run_training(config, progress=not quiet, log=_log_line)
     if result.metrics:
-        click.echo(format_metrics(result.metrics))
+        from siamese_text.evaluation import summary_metrics
+
+        short = summary_metrics(result.metrics, result.results["dataset"]["label_kind"])
+        click.echo(format_metrics(short))
+        left_out = sum(len(figures) for figures in result.metrics.values()) - sum(len(figures) for figures in short.values())
+        if left_out:
+            click.echo(f"({left_out} more figures in results.json)")
     else:
         click.echo("nothing evaluated: the data has no validation or test split; "
                    "--validation-split 0.1 holds a tenth of the train rows out as one")

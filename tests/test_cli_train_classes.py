@@ -43,7 +43,15 @@ def class_args(model, data, out, *extra):
 def test_batch_hard_trains_on_class_balanced_batches(tiny_model_dir, intents, tmp_path, seen):
     """The sampler must actually switch on: every batch the loss sees has >= 2 texts of each class in it."""
     out = tmp_path / "model"
-    results = results_of(out, *class_args(tiny_model_dir, intents, out, "--batch-size", "8", "--epochs", "2"))
+    result = run(*class_args(tiny_model_dir, intents, out, "--batch-size", "8", "--epochs", "2"))
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    # a short table on screen: 1-NN, centroid, MRR, nDCG, MAP (of cosine); results.json has every figure
+    table = result.stdout.splitlines()
+    assert [line.split()[0] for line in table[1:6]] == [
+        "cosine_1nn_accuracy", "cosine_centroid_accuracy", "cosine_mrr@10", "cosine_ndcg@10", "cosine_map@100"]
+    left_out = sum(map(len, results["metrics"].values())) - 2 * 5
+    assert table[6] == f"({left_out} more figures in results.json)" and left_out > 0
     # 12 classes x 5 texts: one chunk of 4 per class and epoch (the 5th sits out), 2 chunks per batch
     assert len(seen) == 2 * 6
     for labels in seen:

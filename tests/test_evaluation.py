@@ -228,3 +228,18 @@ def test_class_centroids_are_the_per_class_means_in_first_seen_order():
         evaluation.class_centroids(emb, labels[:6])
     with pytest.raises(DataError, match="at least one labelled text"):
         evaluation.class_centroids(emb[:0], [])
+
+
+def test_summary_keeps_the_kind_s_figures_in_order_or_everything():
+    from siamese_text.evaluation import summary_metrics
+
+    metrics = {"validation": {"cosine_ap": 70.0, "cosine_accuracy": 80.0, "euclidean_accuracy": 80.0,
+                              "cosine_fitted_accuracy_accuracy": 78.0, "cosine_accuracy_threshold": 0.7},
+               "test": {"cosine_accuracy": 79.0}}
+    assert summary_metrics(metrics, "binary") == {
+        "validation": {"cosine_fitted_accuracy_accuracy": 78.0, "cosine_accuracy": 80.0, "cosine_ap": 70.0},
+        "test": {"cosine_accuracy": 79.0},
+    }
+    assert list(summary_metrics({"t": {"cosine_mrr@10": 1.0, "cosine_recall@5": 2.0}}, "query-document")["t"]) == ["cosine_mrr@10"]
+    assert summary_metrics(metrics, "unknown-kind") is metrics
+    assert summary_metrics({"t": {"something_else": 1.0}}, "class") == {"t": {"something_else": 1.0}}
