@@ -186,15 +186,22 @@ def _structure(folder: Path) -> dict[str, Any]:
     }
 
 
-def _metrics(results: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]], list[dict[str, Any]]]:
-    """Table columns and rows, and the model-index results (one per evaluated split, baselines left out)."""
+Rows = list[tuple[str, list[str]]]
+
+
+def _metrics(results: dict[str, Any]) -> tuple[list[str], Rows, Rows, list[dict[str, Any]]]:
+    """Table columns, the summary rows and the other rows (the card folds them away), and the
+    model-index results (one per evaluated split, baselines left out)."""
+    from siamese_text.evaluation import summary_metrics
+
     metrics = results.get("metrics") or {}
     metrics = {s: m for s, m in metrics.items() if isinstance(m, dict) and m}
     splits = list(metrics)
-    names = list(dict.fromkeys(n for s in splits for n in metrics[s]))
-    columns = [s[: -len("_before")] + " (before)" if s.endswith("_before") else s for s in splits]
-    rows = [(n, [_number(metrics[s][n]) if n in metrics[s] else "-" for s in splits]) for n in names]
     dataset = results.get("dataset") or {}
+    names = list(dict.fromkeys(n for s in splits for n in metrics[s]))
+    first = list(dict.fromkeys(n for figures in summary_metrics(metrics, dataset.get("label_kind")).values() for n in figures))
+    columns = [s[: -len("_before")] + " (before)" if s.endswith("_before") else s for s in splits]
+    rows = {n: (n, [_number(metrics[s][n]) if n in metrics[s] else "-" for s in splits]) for n in names}
     task_type, task_name = _TASKS.get(dataset.get("label_kind"), ("sentence-similarity", "Sentence Similarity"))
     index = []
     for split in splits:
@@ -209,7 +216,7 @@ def _metrics(results: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[s
                             **({"config": dataset["config"]} if dataset.get("config") else {})},
                 "metrics": values,
             })
-    return columns, rows, index
+    return columns, [rows[n] for n in first], [rows[n] for n in names if n not in first], index
 
 
 def _curve(results: dict[str, Any]) -> dict[str, Any] | None:
@@ -265,7 +272,7 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
     loss = results.get("loss") or {}
     base_model = results.get("base_model")
     licence = results.get("license") or _base_license(base_model)
-    columns, rows, index = _metrics(results)
+    columns, rows, more_rows, index = _metrics(results)
     # Training writes the card inside a temporary folder that is renamed afterwards: name the model after
     # the output path it was trained for, not the folder the card happens to be written in.
     model_id = repo_id or (results.get("arguments") or {}).get("output") or str(folder)
@@ -332,6 +339,7 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
         total_seconds=results.get("total_seconds"),
         metric_columns=columns,
         metric_rows=rows,
+        more_metric_rows=more_rows,
         before_note="Columns marked *(before)* are the base model on the same split, before training."
         if any(c.endswith("(before)") for c in columns) else "",
         curve=_curve(results),

@@ -115,6 +115,22 @@ def test_card_from_a_training_run(trained: Path, tmp_path: Path) -> None:
     assert SentenceTransformer(str(folder), device="cpu").encode(["a cat"]).shape == (1, 32)
 
 
+def test_card_shows_the_summary_figures_and_folds_the_others_away(trained: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(trained, folder)
+    results = json.loads((folder / "results.json").read_text())
+    figures = {"cosine_mrr@10": 94.7, "cosine_1nn_accuracy": 92.9, "euclidean_1nn_accuracy": 92.9,
+               "cosine_centroid_accuracy": 87.7, "queries": 3080.0}
+    results["dataset"]["label_kind"] = "class"
+    results["metrics"] = {"test_before": figures, "test": figures}
+    _, body = split_card(render_model_card(folder, results=results))
+    table, more = [t for t in tables(body) if t[0][0] == "Metric"]
+    assert [row[0] for row in table[1:]] == ["cosine_1nn_accuracy", "cosine_centroid_accuracy", "cosine_mrr@10"]
+    assert [row[0] for row in more[1:]] == ["euclidean_1nn_accuracy", "queries"]
+    assert "<details><summary>2 more figures</summary>" in body
+    check_markdown(body)
+
+
 def test_card_curve_has_a_row_per_epoch_and_none_without_history(trained: Path, tmp_path: Path) -> None:
     results = json.loads((trained / "results.json").read_text())
     last = results["history"]["validation"][0]
