@@ -6,6 +6,7 @@ import json
 import sys
 
 import click
+from siamese_text_cli.progress import library_progress_bars
 
 from siamese_text.errors import ConfigError, DataError
 
@@ -44,20 +45,18 @@ def search(folder: str, queries: tuple[str, ...], top_k: int, queries_file: str 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     texts = _queries(queries, queries_file)
-    from transformers.utils import logging as transformers_logging
-
     from siamese_text.search import SemanticIndex
 
-    transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the hits
-    index = SemanticIndex.load(folder)
-    if model_backend == "onnx":
-        from siamese_text.encoder import SiameseEncoder
+    with library_progress_bars(on=False):  # "Loading weights" bars would bury the hits
+        index = SemanticIndex.load(folder)
+        if model_backend == "onnx":
+            from siamese_text.encoder import SiameseEncoder
 
-        kwargs = {"file_name": onnx_file} if onnx_file else None
-        index.use_encoder(SiameseEncoder.load(index.model, backend="onnx", model_kwargs=kwargs))
-    elif onnx_file is not None:
-        raise ConfigError("--onnx-file goes with --model-backend onnx; add it or drop --onnx-file")
-    results = index.search(texts, top_k=top_k, batch_size=batch_size)
+            kwargs = {"file_name": onnx_file} if onnx_file else None
+            index.use_encoder(SiameseEncoder.load(index.model, backend="onnx", model_kwargs=kwargs))
+        elif onnx_file is not None:
+            raise ConfigError("--onnx-file goes with --model-backend onnx; add it or drop --onnx-file")
+        results = index.search(texts, top_k=top_k, batch_size=batch_size)
     if as_json:
         out = [{"query": q, "hits": [hit.to_dict() for hit in hits]} for q, hits in zip(texts, results)]
         click.echo(json.dumps(out, ensure_ascii=False, indent=1))

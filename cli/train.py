@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 
 import click
 from siamese_text_cli.options import data_options, training_data_options
+from siamese_text_cli.progress import library_progress_bars
 
 from siamese_text.config import LOSSES, PRECISIONS
 from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES
@@ -127,7 +126,7 @@ def train(
     )
     from siamese_text.training import train as run_training
 
-    with _library_progress_bars(on=not quiet):
+    with library_progress_bars(on=not quiet):
         result = run_training(config, progress=not quiet, log=_log_line)
     if result.metrics:
         from siamese_text.evaluation import summary_metrics
@@ -160,25 +159,3 @@ def format_metrics(metrics: dict[str, dict[str, float]]) -> str:
         cells = "".join(f"{metrics[s][name]:>20.2f}" if name in metrics[s] else f"{'-':>20}" for s in splits)
         lines.append(name.ljust(width) + cells)
     return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def _library_progress_bars(*, on: bool) -> Iterator[None]:
-    """``--quiet`` is for log files: the libraries' own bars (datasets' split generation, transformers'
-    weight loading and shard writing, Hub downloads) would fill them with carriage returns."""
-    if on:
-        yield
-        return
-    import datasets
-    from transformers.utils import logging as hf_logging
-
-    were = datasets.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    hf_logging.disable_progress_bar()  # also huggingface_hub's
-    try:
-        yield
-    finally:
-        if were[0]:
-            datasets.enable_progress_bars()
-        if were[1]:
-            hf_logging.enable_progress_bar()

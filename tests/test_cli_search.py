@@ -50,8 +50,12 @@ def built(tiny_model_dir, corpus_csv, tmp_path):
 def test_build_then_search_text_and_json(built, tiny_model_dir):
     manifest = json.loads((built / "manifest.json").read_text())
     assert manifest["count"] == 6 and manifest["backend"] == "exact" and manifest["model"] == str(tiny_model_dir)
+    from transformers.utils import logging as hf_logging
+
     result = run("search", built, "my card was stolen", "-k", "2")
     assert result.exit_code == 0, result.output
+    assert "Loading weights" not in result.stderr  # the bars would bury the hits
+    assert hf_logging.is_progress_bar_enabled()  # ... and are back for whatever runs next in this process
     lines = result.stdout.splitlines()
     assert lines[0] == "query: my card was stolen" and lines[1].split()[:3] == ["1", "1.0000", "q2"]
     assert len(lines) == 3
