@@ -12,6 +12,20 @@ from pathlib import Path
 
 import pytest
 
+REAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def real_model_cached() -> bool:
+    """Whether the real MiniLM is in the Hugging Face cache (``seed_hf_cache.py`` puts it there)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(REAL_MODEL, "config.json"), str)
+
+
+needs_real_model = pytest.mark.skipif(
+    not real_model_cached(), reason=f"{REAL_MODEL} is not in the Hugging Face cache; run python ../shared/tools/seed_hf_cache.py"
+)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

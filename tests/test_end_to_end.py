@@ -11,18 +11,10 @@ import pytest
 from click.testing import CliRunner
 from siamese_text_cli.main import cli
 
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+from tests.conftest import REAL_MODEL as MODEL
+from tests.conftest import needs_real_model
 
-
-def _model_cached() -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(MODEL, "config.json"), str)
-
-
-pytestmark = pytest.mark.skipif(
-    not _model_cached(), reason=f"{MODEL} is not in the Hugging Face cache; run python ../shared/tools/seed_hf_cache.py"
-)
+pytestmark = needs_real_model
 
 TEXTS = ["A man is playing a guitar.", "How do I reset my card PIN?", "The cat sleeps on the mat."]
 

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_end_to_end import MODEL, _model_cached
+from tests.conftest import needs_real_model
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
-pytestmark = pytest.mark.skipif(
-    not _model_cached(), reason=f"{MODEL} is not in the Hugging Face cache; run python ../shared/tools/seed_hf_cache.py"
-)
+pytestmark = needs_real_model
 
 
 def run_example(name: str, *args: str, cwd: Path) -> str:
