@@ -133,7 +133,7 @@ def train(
 
         short = summary_metrics(result.metrics, result.results["dataset"]["label_kind"])
         click.echo(format_metrics(short))
-        left_out = sum(len(figures) for figures in result.metrics.values()) - sum(len(figures) for figures in short.values())
+        left_out = sum(map(len, result.metrics.values())) - sum(map(len, short.values()))
         if left_out:
             click.echo(f"({left_out} more figures in results.json)")
     else:
