@@ -39,7 +39,7 @@ def test_unknown_preset_lists_presets():
 def test_bad_rows_are_named(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a,b,y\nhello there,hi,1\nx,,0\n")
-    with pytest.raises(DataError, match="train row 1: column .b. is missing"):
+    with pytest.raises(DataError, match="train row 1: column .b. is empty"):
         load_data(str(path), text_columns=("a", "b"), label_column="y")
     path.write_text("a,b,y\nhello there,hi,1\nx,z,\n")
     with pytest.raises(DataError, match="row 1: label column 'y' is None"):
@@ -47,6 +47,58 @@ def test_bad_rows_are_named(tmp_path):
     path.write_text("a,b,y\nhello there,hi,1\nx,z,7\n")
     with pytest.raises(DataError, match="row 1: label column 'y' is 7"):
         load_data(str(path), text_columns=("a", "b"), label_column="y", label_kind="binary")
+
+
+def test_local_paths_that_cannot_be_read_are_named(tmp_path):
+    with pytest.raises(DataError, match="--dataset data/nosuch.csv: no such file or folder"):
+        load_data("data/nosuch.csv", text_columns=("a", "b"), label_column="y")
+    with pytest.raises(DataError, match="nosuch.jsonl: no such file"):
+        load_data("nosuch.jsonl", text_columns=("a", "b"), label_column="y")
+    text = tmp_path / "texts.txt"
+    text.write_text("a,b,y\nx,y,1\n")
+    with pytest.raises(DataError, match=r"texts.txt: \.txt is not a data format read here; save it as \.csv"):
+        load_data(str(text), text_columns=("a", "b"), label_column="y")
+    header = tmp_path / "header.csv"
+    header.write_text("a,b,y\n")
+    with pytest.raises(DataError, match="header.csv holds no rows, only a header"):
+        load_data(str(header), text_columns=("a", "b"), label_column="y")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match=r"empty.csv is empty \(0 bytes\)"):
+        load_data(str(empty), text_columns=("a", "b"), label_column="y")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "train.csv").write_text("a,b,y\nx,y,1\n")
+    (mixed / "test.jsonl").write_text('{"a": "x", "b": "y", "y": 1}\n')
+    with pytest.raises(DataError, match="mixes .csv, .jsonl files"):
+        load_data(str(mixed), text_columns=("a", "b"), label_column="y")
+
+
+def test_label_values_are_checked_by_row_and_kind(tmp_path):
+    path = tmp_path / "pairs.csv"
+    rows = [f"text {i},other {i},{i % 2}" for i in range(9)]
+    rows[7] = "text 7,other 7,yes"
+    path.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="train row 7: label column 'y' is 'yes', not a number"):
+        load_data(str(path), text_columns=("a", "b"), label_column="y")
+    with pytest.raises(DataError, match="--label-kind triplet takes three text columns"):
+        load_data(str(path), text_columns=("a", "b"), label_column="y", label_kind="triplet")
+    path.write_text("a,b,y\n" + "\n".join(f"text {i},other {i},{i % 3}" for i in range(9)) + "\n")
+    with pytest.raises(DataError, match="whole numbers 0-2, class ids or ratings; give --label-kind score"):
+        load_data(str(path), text_columns=("a", "b"), label_column="y")
+    assert max(column(load_data(str(path), text_columns=("a", "b"), label_column="y", label_kind="score").split("train"), "label")) == 0.4
+    path.write_text("a,b,y\n" + "\n".join(f"text {i},other {i},{i + 0.5}" for i in range(9)) + "\n")
+    with pytest.raises(DataError, match=r"train row 5: label column 'y' is 5.5; scores must lie in \[0, 1\], or all in \[0, 5\]"):
+        load_data(str(path), text_columns=("a", "b"), label_column="y")
+
+
+def test_scores_are_scaled_alike_in_every_split(tmp_path):
+    """0-5 scores in train, a validation file whose scores all happen to lie below 1: both divided by 5."""
+    (tmp_path / "train.csv").write_text("a,b,y\n" + "\n".join(f"t{i},u{i},{i * 0.6}" for i in range(9)) + "\n")
+    (tmp_path / "validation.csv").write_text("a,b,y\nv1,w1,0.5\nv2,w2,0.9\n")
+    data = load_data(str(tmp_path), text_columns=("a", "b"), label_column="y")
+    assert column(data.split("validation"), "label") == pytest.approx([0.1, 0.18])
+    assert max(column(data.split("train"), "label")) == pytest.approx(4.8 / 5)
 
 
 def test_missing_role_flags_are_asked_for(scored_csv):

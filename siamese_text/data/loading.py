@@ -90,29 +90,48 @@ def _load_local(path: Path, shown: str) -> dict[str, Any]:
     """One file (the train split) or a folder with one file per split, named after the split."""
     import datasets
 
+    if path.is_file() and path.suffix.lower() not in LOCAL_FORMATS:
+        raise DataError(f"{shown}: {path.suffix or 'a file without an extension'} is not a data format read here; "
+                        "save it as .csv, .tsv, .jsonl or .parquet")
     files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix.lower() in LOCAL_FORMATS)
     if not files:
         raise DataError(f"{shown} holds no .csv, .tsv, .jsonl or .parquet file; put one file per split there")
-    kinds = {LOCAL_FORMATS.get(p.suffix.lower()) for p in files}
-    if None in kinds or len(kinds) > 1:
-        raise DataError(f"{shown}: use files of one format, .csv, .tsv, .jsonl or .parquet")
+    kinds = {LOCAL_FORMATS[p.suffix.lower()] for p in files}
+    if len(kinds) > 1:
+        raise DataError(f"{shown} mixes {', '.join(sorted(p.suffix for p in files))} files; give every split the same format")
+    empty = next((p for p in files if p.stat().st_size == 0), None)
+    if empty is not None:
+        raise DataError(f"{empty} is empty (0 bytes); fill it or remove it")
     data_files = {"train": str(path)} if path.is_file() else {p.stem: str(p) for p in files}
     kind = kinds.pop()
     kwargs = {"delimiter": "\t"} if files[0].suffix.lower() == ".tsv" else {}
     try:
         loaded = datasets.load_dataset(kind, data_files=data_files, **kwargs)
     except Exception as exc:  # noqa: BLE001 - any parser error becomes one line naming the file
+        if "corresponds to no data" in str(exc):  # datasets' words for a file with a header and no rows
+            raise DataError(f"{shown} holds no rows, only a header; add data rows") from exc
         raise DataError(f"cannot read {shown}: {str(exc).splitlines()[0]}; check the file is valid {kind}") from exc
+    no_rows = next((split for split, ds in loaded.items() if len(ds) == 0), None)
+    if no_rows is not None:
+        raise DataError(f"{data_files[no_rows]} holds no rows; add data rows or remove the file")
     return dict(loaded)
+
+
+def _looks_like_path(dataset: str) -> bool:
+    """A local path rather than a Hub id (``user/name``): a file extension, ./ ../ / ~ in front, or deeper folders."""
+    return (Path(dataset).suffix.lower() in {*LOCAL_FORMATS, ".txt", ".xlsx", ".xls"}
+            or dataset.startswith((".", "/", "~")) or dataset.count("/") > 1)
 
 
 def _load_raw(dataset: str, config: str | None) -> tuple[dict[str, Any], str]:
     """The raw splits of a local file/folder or Hub data set, and a name for messages."""
     import datasets
 
-    path = Path(dataset)
+    path = Path(dataset).expanduser()
     if path.exists():
         return _load_local(path, str(dataset)), str(dataset)
+    if _looks_like_path(dataset):
+        raise DataError(f"--dataset {dataset}: no such file or folder; check the path (or give a preset or a Hub id user/name)")
     if "/" not in dataset:
         close = difflib.get_close_matches(dataset, list(PRESETS), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -133,7 +152,7 @@ def _load_raw(dataset: str, config: str | None) -> tuple[dict[str, Any], str]:
 def _check_texts(ds: Any, name: str, split: str, source: str, original: str) -> None:
     for row, value in enumerate(column(ds, name)):
         if not isinstance(value, str) or not value.strip():
-            what = "missing" if value is None else "empty" if isinstance(value, str) else f"not text ({value!r})"
+            what = "empty" if value is None or isinstance(value, str) else f"not text ({value!r})"
             raise DataError(f"{source} {split} row {row}: column {original!r} is {what}; remove or fill that row")
 
 
@@ -147,19 +166,57 @@ def _check_labels(labels: list[Any], kind: str, column: str, split: str, source:
         if not bad and kind == "binary":
             bad = value not in (0, 1)
         elif not bad and kind == "score":
-            bad = not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0
+            bad = not 0.0 <= float(value) <= 1.0
         if bad:
-            expected = {"binary": "0 or 1", "score": "a score in [0, 1] (after scaling)", "class": "a class"}[kind]
+            expected = {"binary": "0 or 1", "score": "a score in [0, 1]", "class": "a class"}[kind]
             raise DataError(f"{source} {split} row {row}: label column {column!r} is {value!r}, expected {expected}; fix or drop that row")
 
 
-def _infer_kind(labels: list[Any], n_texts: int) -> str:
+def _check_numeric(raw_labels: dict[str, list[Any]], column: str, source: str) -> None:
+    """Pair labels are numbers: name the first row holding anything else.
+
+    One word such as 'yes' in a CSV column makes the whole column text ('0', '1', 'yes'), so the row
+    named is the first whose value cannot be read as a number, else the first holding text at all.
+    """
+    found = None
+    for split, labels in raw_labels.items():
+        for row, value in enumerate(labels):
+            if _is_missing(value) or isinstance(value, (int, float)):
+                continue
+            if not _reads_as_number(value):
+                found = (split, row, value)
+                break
+            found = found or (split, row, value)
+        if found and not _reads_as_number(found[2]):
+            break
+    if found is not None:
+        split, row, value = found
+        raise DataError(f"{source} {split} row {row}: label column {column!r} is {value!r}, not a number; "
+                        "pairs need 0/1 or a score, so map the values to numbers")
+
+
+def _reads_as_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _infer_kind(raw_labels: dict[str, list[Any]], n_texts: int, column: str, source: str) -> str:
+    """1 text: class; 3: triplet; pairs: binary for 0/1, score for fractions; whole numbers beyond 0/1 are ambiguous."""
     if n_texts == 3:
         return "triplet"
     if n_texts == 1:
         return "class"
-    values = {v for v in labels if not _is_missing(v)}
-    return "binary" if values <= {0, 1} else "score"
+    values = {v for labels in raw_labels.values() for v in labels if not _is_missing(v)}
+    if values <= {0, 1}:
+        return "binary"
+    if all(float(v).is_integer() for v in values):
+        low, high = min(values), max(values)
+        raise DataError(f"{source}: label column {column!r} holds whole numbers {low:g}-{high:g}, class ids or ratings; "
+                        "give --label-kind score to read them as scores, or map them to 0/1 for pairs")
+    return "score"
 
 
 def _class_ids(raw_labels: dict[str, list[Any]], names: list[str] | None, column: str, source: str) -> tuple[dict[str, list[int]], list[str]]:
@@ -236,6 +293,8 @@ def load_data(
         raise DataError(f"--label-kind class takes one text column, got {len(text_columns)}; use binary or score for pairs")
     if kind in ("score", "binary") and len(text_columns) != 2:
         raise DataError(f"--label-kind {kind} takes two text columns (a pair), got {len(text_columns)}")
+    if kind == "triplet" and len(text_columns) != 3:
+        raise DataError(f"--label-kind triplet takes three text columns (anchor, positive, negative), got {len(text_columns)}")
     wanted = [*text_columns, *([label_column] if label_column else [])]
     for split, ds in raw.items():
         for name in wanted:
@@ -318,8 +377,9 @@ def _map_labels(
         raw_labels[split] = labels
     if not splits:
         raise DataError(f"{source}: every row was dropped by the preset's label map; check the label column")
-    first = next(iter(raw_labels.values()))
-    kind = kind or _infer_kind(first, n_texts)
+    if n_texts == 2 and kind in (None, "score", "binary"):
+        _check_numeric(raw_labels, label_column, source)
+    kind = kind or _infer_kind(raw_labels, n_texts, label_column, source)
     label_names = None
     if kind == "class":
         feature = raw[next(iter(raw))].features.get(label_column)
@@ -327,21 +387,37 @@ def _map_labels(
         ids, label_names = _class_ids(raw_labels, names, label_column, source)
         return {s: ds.remove_columns("label").add_column("label", ids[s]) for s, ds in splits.items()}, kind, label_names
     out = {}
+    score_range = _score_range(raw_labels, preset.score_range if preset else None, label_column, source) if kind == "score" else None
     for split, ds in splits.items():
         labels = raw_labels[split]
-        if kind == "score":
-            labels = _scale_scores(labels, preset.score_range if preset else None)
+        if score_range is not None:
+            labels = _scaled(labels, score_range)
         _check_labels(labels, kind, label_column, split, source)
         out[split] = ds.remove_columns("label").add_column("label", [float(v) if kind == "score" else int(v) for v in labels])
     return out, kind, label_names
 
 
-def _scale_scores(labels: list[Any], score_range: tuple[float, float] | None) -> list[Any]:
-    """Scores to [0, 1]: a stated range, or 0-5 (STS convention) when values exceed 1."""
-    values = [v for v in labels if isinstance(v, (int, float)) and not math.isnan(v)]
-    if score_range is None and values and max(values) > 1.0 and max(values) <= 5.0 and min(values) >= 0.0:
-        score_range = (0.0, 5.0)
-    if score_range is None or score_range == (0.0, 1.0):
-        return labels
+def _score_range(
+    raw_labels: dict[str, list[Any]], stated: tuple[float, float] | None, column: str, source: str
+) -> tuple[float, float] | None:
+    """The range to scale every split's scores from: a stated one, or 0-5 (STS) when some exceed 1 and none 5.
+
+    Decided once over all splits, so that a split whose scores happen to stay below 1 is scaled
+    like the others.
+    """
+    if stated is not None:
+        return None if stated == (0.0, 1.0) else stated
+    values = [v for labels in raw_labels.values() for v in labels if not _is_missing(v)]
+    if not values or max(values) <= 1.0:
+        return None
+    if min(values) >= 0.0 and max(values) <= 5.0:
+        return (0.0, 5.0)
+    split, row, value = next((split, row, v) for split, labels in raw_labels.items() for row, v in enumerate(labels)
+                             if not _is_missing(v) and not 0.0 <= v <= 5.0)
+    raise DataError(f"{source} {split} row {row}: label column {column!r} is {value!r}; scores must lie in [0, 1], "
+                    "or all in [0, 5] (STS-style, divided by 5): rescale the column to [0, 1]")
+
+
+def _scaled(labels: list[Any], score_range: tuple[float, float]) -> list[Any]:
     low, high = score_range
-    return [v if not isinstance(v, (int, float)) else (v - low) / (high - low) for v in labels]
+    return [v if _is_missing(v) else (v - low) / (high - low) for v in labels]
