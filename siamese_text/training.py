@@ -123,7 +123,10 @@ def prepare_train_dataset(data: PairData, config: TrainConfig, *, train: Any = N
         if kind not in ("score", "binary"):
             raise DataError(f"--loss {config.loss} needs scored or 0/1-labelled pairs or classes, but {data.source} holds {kind} data")
         binary = config.binary_labels or config.loss == "online-contrastive" or kind == "binary"
-        return scores_to_contrastive(train, binary=binary, threshold=config.label_threshold if kind == "score" else 0.5)
+        pairs = scores_to_contrastive(train, binary=binary, threshold=config.label_threshold if kind == "score" else 0.5)
+        if binary:
+            _check_both_labels(column(pairs, "label"), config, data.source)
+        return pairs
     if config.loss == "triplet":
         if kind == "triplet":
             return train
@@ -131,6 +134,14 @@ def prepare_train_dataset(data: PairData, config: TrainConfig, *, train: Any = N
             return score_margin_triplets(train, seed=config.seed)
         return scored_pairs_to_triplets(train, positive_threshold=_positive_threshold(config, kind), seed=config.seed)
     raise DataError(f"--loss {config.loss} needs class-labelled texts, but {data.source} holds {kind} data")
+
+
+def _check_both_labels(labels: list[float], config: TrainConfig, source: str) -> None:
+    """0/1 pairs of one label only: contrastive loss would pull every text together (or push all apart)."""
+    if labels and len(set(labels)) == 1:
+        which = "similar (1)" if labels[0] == 1 else "not similar (0)"
+        raise DataError(f"every train pair of {source} is {which}; --loss {config.loss} needs pairs of both kinds: "
+                        "add the other kind, or use --loss triplet, which draws random negatives")
 
 
 def _positive_threshold(config: TrainConfig, kind: str) -> float:

@@ -227,6 +227,8 @@ def test_existing_output_needs_overwrite(tiny_model_dir, scored_folder, tmp_path
         (["--margin", "3", "--distance", "euclidean"], "impossible for Euclidean"),
         (["--text-columns", "sentence1,sentenc2"], "no column 'sentenc2'; did you mean 'sentence2'"),
         (["--dataset", "stsbb"], "unknown data set 'stsbb'"),
+        (["--dataset", "missing/train.csv"], "--dataset missing/train.csv: no such file or folder"),
+        (["--label-kind", "triplet"], "--label-kind triplet takes three text columns"),
         (["--loss", "batch-hard-triplet"], "needs class-labelled texts"),
         (["--loss", "cosent", "--margin", "0.5"], "has no margin; leave out --margin"),
     ],
@@ -240,6 +242,20 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_model_dir, scored_
     assert "Traceback" not in result.output
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]
+
+
+def test_pairs_of_one_label_are_refused_for_contrastive_loss(tiny_model_dir, tmp_path):
+    data = tmp_path / "dups.csv"
+    data.write_text("q,d,dup\n" + "\n".join(f"question {i},the same question {i},1" for i in range(12)) + "\n")
+    out = tmp_path / "model"
+    args = ["train", "--model", str(tiny_model_dir), "--dataset", str(data), "--text-columns", "q,d", "--label-column", "dup",
+            "--epochs", "1", "--batch-size", "4", "--max-seq-length", "32", "--output", str(out), "--quiet"]
+    result = run(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "every train pair of" in result.output and "is similar (1); --loss contrastive needs pairs of both kinds" in result.output
+    assert not out.exists()
+    assert run(*args, "--loss", "triplet").exit_code == 0  # triplets draw their negatives at random
+    assert (out / "modules.json").exists()
 
 
 def test_output_that_is_a_file_is_refused(tiny_model_dir, scored_folder, tmp_path):
