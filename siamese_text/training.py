@@ -124,7 +124,7 @@ def prepare_train_dataset(data: PairData, config: TrainConfig, *, train: Any = N
             raise DataError(f"--loss {config.loss} needs scored or 0/1-labelled pairs or classes, but {data.source} holds {kind} data")
         binary = config.binary_labels or config.loss == "online-contrastive" or kind == "binary"
         pairs = scores_to_contrastive(train, binary=binary, threshold=config.label_threshold if kind == "score" else 0.5)
-        if binary:
+        if binary and not config.hard_negatives:  # mined negatives would add the 0s
             _check_both_labels(column(pairs, "label"), config, data.source)
         return pairs
     if config.loss == "triplet":

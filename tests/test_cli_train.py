@@ -256,6 +256,8 @@ def test_pairs_of_one_label_are_refused_for_contrastive_loss(tiny_model_dir, tmp
     assert not out.exists()
     assert run(*args, "--loss", "triplet").exit_code == 0  # triplets draw their negatives at random
     assert (out / "modules.json").exists()
+    mined = run(*args[:-3], "--output", str(tmp_path / "mined"), "--quiet", "--hard-negatives", "1")  # mined 0s
+    assert mined.exit_code == 0, mined.output
 
 
 def test_output_that_is_a_file_is_refused(tiny_model_dir, scored_folder, tmp_path):
