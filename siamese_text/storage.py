@@ -18,14 +18,18 @@ from siamese_text.errors import ConfigError
 __all__ = ["check_output_dir", "atomic_dir", "check_output_file", "atomic_file"]
 
 
-def check_output_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--output") -> Path:
-    """Refuse an output path that is a file, or a non-empty folder when ``overwrite`` is false."""
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--output",
+                     overwrite_hint: str = "--overwrite") -> Path:
+    """Refuse an output path that is a file, or a non-empty folder when ``overwrite`` is false.
+
+    ``flag`` and ``overwrite_hint`` name the path and the way to replace it in messages (CLI wording by default).
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{flag} {path} is a file, not a folder; choose another {flag} path")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise ConfigError(
-            f"{flag} {path} already exists and is not empty; pass --overwrite to replace it or choose another {flag}"
+            f"{flag} {path} already exists and is not empty; pass {overwrite_hint} to replace it or choose another {flag}"
         )
     _check_parents(path, flag=flag)
     return path
@@ -55,14 +59,16 @@ def _make_parents(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--output") -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--output",
+               overwrite_hint: str = "--overwrite") -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` in one rename.
 
     On any error the temporary folder is removed and ``path`` is left exactly as it was.
     """
-    path = check_output_dir(path, overwrite=overwrite, flag=flag).absolute()
+    path = check_output_dir(path, overwrite=overwrite, flag=flag, overwrite_hint=overwrite_hint).absolute()
     with _make_parents(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the folder gets the mode a plain mkdir would give it
         try:
             yield tmp
         except BaseException:
@@ -103,12 +109,17 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
         os.close(fd)
         tmp = Path(name)
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; the file gets the mode a plain open() would give it
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes it private; the file gets the mode a plain open() would give it
         try:
             yield tmp
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it: set it back at once)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

@@ -1,5 +1,8 @@
 """Atomic output folders and files: missing parents are made (and unmade on failure), nothing half-written."""
 
+import os
+import stat
+
 import pytest
 
 from siamese_text.errors import ConfigError
@@ -44,3 +47,19 @@ def test_a_file_where_a_parent_folder_should_be_is_refused(tmp_path, check):
     with pytest.raises(ConfigError, match=r"notes.txt is a file, not a folder; choose another --output path"):
         check(blocker / "sub" / "out.json")
     assert blocker.read_text() == "keep"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_atomic_dir_gives_the_folder_the_mode_of_a_plain_mkdir(tmp_path, umask):
+    (tmp_path / "replaced").mkdir()
+    (tmp_path / "replaced" / "old.bin").write_text("old")
+    old = os.umask(umask)
+    try:
+        for name in ("model", "replaced"):
+            with atomic_dir(tmp_path / name, overwrite=True) as tmp:
+                (tmp / "weights.bin").write_text("w")
+        (tmp_path / "plain").mkdir()
+    finally:
+        os.umask(old)
+    modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("model", "replaced", "plain")}
+    assert modes == dict.fromkeys(modes, 0o777 & ~umask)
