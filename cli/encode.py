@@ -34,7 +34,7 @@ def read_texts(path: str, *, column: str | None) -> list[str]:
         raise DataError(f"--input {path} holds no texts")
     for i, text in enumerate(texts):
         if not isinstance(text, str) or not text.strip():
-            where = f"line {i + 1}" if suffix == ".txt" else f"row {i + 1}, column {column!r}"
+            where = f"line {i + 1}" if suffix == ".txt" else f"row {i}, column {column!r}"  # data rows from 0, as train and score
             raise DataError(f"--input {path} {where} is empty; remove it (rows of the output follow the input)")
     return texts
 
@@ -71,7 +71,7 @@ def save_npy(out: Path, array: Any) -> None:
 @click.argument("model")
 @click.option("--input", "input_path", required=True, help="Texts: .txt (one per line), or .csv/.tsv/.jsonl with --column.")
 @click.option("--column", default=None, help="The text column of a .csv/.tsv/.jsonl input.")
-@click.option("--output", "output_path", required=True, help="The .npy file to write (float32, n x dimension).")
+@click.option("--output", "-o", "output_path", required=True, help="The .npy file to write (float32, n x dimension).")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
 @click.option("--onnx-file", default=None, help="With --backend onnx: e.g. onnx/model_qint8_quantized.onnx (default onnx/model.onnx).")
 @click.option("--batch-size", type=int, default=64, show_default=True)

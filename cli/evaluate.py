@@ -10,19 +10,24 @@ from typing import Any
 import click
 from siamese_text_cli.options import data_options
 
+from siamese_text.config import check_validation_split
 from siamese_text.errors import ConfigError
 from siamese_text.scoring import METRICS
 from siamese_text.storage import atomic_file, check_output_file
 
 
-def load(dataset: str, dataset_config: str | None, text_columns: Any, label_column: str | None, label_kind: str | None) -> Any:
+def load(
+    dataset: str, dataset_config: str | None, text_columns: Any, label_column: str | None, label_kind: str | None,
+    *, validation_split: float | None = None, seed: int = 42,
+) -> Any:
     from siamese_text.data.loading import load_data
 
-    return load_data(dataset, config=dataset_config, text_columns=text_columns, label_column=label_column, label_kind=label_kind)
+    return load_data(dataset, config=dataset_config, text_columns=text_columns, label_column=label_column, label_kind=label_kind,
+                     validation_split=validation_split, seed=seed)
 
 
 def pick_split(data: Any, split: str | None) -> str:
-    """The asked split, or test, or validation."""
+    """The asked split, or test, or validation, or else the first there is (a single file's train split)."""
     if split is not None:
         data.split(split)  # raises DataError naming the splits there are
         return split
@@ -30,6 +35,14 @@ def pick_split(data: Any, split: str | None) -> str:
         if name in data.splits:
             return name
     return next(iter(data.splits))
+
+
+def _train_is_the_corpus(data: Any) -> ConfigError:
+    """Class-labelled texts are searched against train, so train cannot be the evaluated split: the way out the data has."""
+    others = [name for name in data.splits if name != "train"]
+    fix = (f"choose another --split ({', '.join(others)})" if others
+           else "--validation-split 0.2 holds a share of it out to evaluate against the rest")
+    return ConfigError(f"class-labelled texts are searched against the train split, so it cannot be the one evaluated; {fix}")
 
 
 def metric_list(metric: tuple[str, ...]) -> tuple[str, ...]:
@@ -67,7 +80,12 @@ def _slug(text: str) -> str:
 @click.command()
 @click.argument("model")
 @data_options()
-@click.option("--split", default=None, help="Split to evaluate (default: test, else validation).")
+@click.option("--split", default=None, help="Split to evaluate (default: test, else validation, else train: a single file is a train split).")
+@click.option("--validation-split", type=float, default=None,
+              help="For data without a validation split: hold this share of the train rows out (seeded as train does; per class "
+                   "for class-labelled texts, which are searched against the rest) as the validation split, e.g. 0.2.")
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Seed of a held-out validation split: the training run's --seed holds out the rows it did.")
 @click.option("--metric", "metric", multiple=True, type=click.Choice([*METRICS, "all"]), help="Similarity metric(s); repeat, or all (default).")
 @click.option("--threshold-split", default=None, help="Binary pairs: also report the split at thresholds picked on this split (e.g. train).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
@@ -81,6 +99,8 @@ def evaluate(
     label_column: str | None,
     label_kind: str | None,
     split: str | None,
+    validation_split: float | None,
+    seed: int,
     metric: tuple[str, ...],
     threshold_split: str | None,
     batch_size: int,
@@ -92,15 +112,16 @@ def evaluate(
     out_path = check_output_file(output, suffixes=(".json",), overwrite=overwrite) if output is not None else None
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    check_validation_split(validation_split)
     metrics = metric_list(metric)
-    data = load(dataset, dataset_config, text_columns, label_column, label_kind)
+    data = load(dataset, dataset_config, text_columns, label_column, label_kind, validation_split=validation_split, seed=seed)
     split = pick_split(data, split)
     if out_path is None:
         out_path = check_output_file(f"eval-{_slug(dataset)}-{split}.json", suffixes=(".json",), overwrite=overwrite)
     corpus = threshold_data = None
     if data.label_kind == "class":
         if split == "train":
-            raise ConfigError("class-labelled data is searched against the train split; choose another --split")
+            raise _train_is_the_corpus(data)
         corpus = data.split("train")
     if threshold_split is not None:
         if data.label_kind != "binary":
@@ -117,7 +138,8 @@ def evaluate(
     click.echo(f"{data.label_kind} evaluation of {model} on {data.source} {split} ({len(data.split(split)):,} rows)")
     click.echo(format_table(figures, metrics))
     record = {"model": model, "dataset": dataset, "source": data.source, "config": data.config, "split": split,
-              "label_kind": data.label_kind, "metrics": list(metrics), "threshold_split": threshold_split, "figures": figures}
+              "label_kind": data.label_kind, "metrics": list(metrics), "threshold_split": threshold_split,
+              **({"held_out": data.held_out, "seed": seed} if data.held_out else {}), "figures": figures}
     with atomic_file(out_path) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"wrote {out_path}")

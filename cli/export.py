@@ -9,8 +9,9 @@ import click
 @click.argument("model_dir")
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True, help="Export format.")
 @click.option("--quantize", type=click.Choice(["int8"]), default=None, help="Also write a dynamically quantised int8 model.")
-@click.option("--out", default=None, help="New folder for the exported model (default: an onnx/ folder inside MODEL_DIR).")
-@click.option("--overwrite", is_flag=True, help="Replace existing ONNX files or a non-empty --out folder.")
+@click.option("--output", "-o", "--out", "out", default=None,
+              help="New folder for the exported model (default: an onnx/ folder inside MODEL_DIR).")
+@click.option("--overwrite", is_flag=True, help="Replace existing ONNX files or a non-empty --output folder.")
 def export(model_dir: str, fmt: str, quantize: str | None, out: str | None, overwrite: bool) -> None:
     """Export MODEL_DIR to ONNX; load it with SiameseEncoder.load(DIR, backend="onnx") or --backend onnx."""
     from siamese_text.export import export_onnx

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from siamese_text_cli.progress import library_progress_bars
 
 from siamese_text.errors import ConfigError, DataError
 
@@ -114,38 +115,41 @@ def index() -> None:
 @index.command()
 @click.argument("model")
 @click.argument("corpus")
-@click.option("--out", "-o", required=True, help="Index folder to write (must be new or empty).")
+@click.option("--output", "-o", "--out", "out", required=True, help="Index folder to write (must be new or empty).")
 @click.option("--backend", type=click.Choice(["exact", "faiss", "binary"]), default="exact", show_default=True,
               help="exact: every row, no extra dependency; faiss: HNSW graph; binary: 1-bit codes + rescoring.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index folder.")
 @_corpus_options
 def build(model: str, corpus: str, out: str, backend: str, overwrite: bool, text_column: str | None,
           id_column: str | None, metadata_columns: tuple[str, ...] | None, batch_size: int, quiet: bool) -> None:
-    """Embed CORPUS with MODEL (a model folder or Hub id) and save a search index in --out."""
+    """Embed CORPUS with MODEL (a model folder or Hub id) and save a search index in --output."""
     from siamese_text.search import check_backend
     from siamese_text.storage import check_output_dir
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    check_output_dir(out, overwrite=overwrite, flag="--out")
+    check_output_dir(out, overwrite=overwrite)
     check_backend(backend)
     texts, ids, metadata = _checked_corpus(corpus, text_column, id_column, metadata_columns)
 
     from siamese_text.encoder import SiameseEncoder
     from siamese_text.search import SemanticIndex
 
-    encoder = SiameseEncoder.load(model)
-    built = SemanticIndex.build(encoder, texts, ids, metadata, backend=backend, batch_size=batch_size,
-                                show_progress=not quiet)
-    built.save(out, overwrite=overwrite, flag="--out")
+    with library_progress_bars(on=not quiet):
+        encoder = SiameseEncoder.load(model)
+        built = SemanticIndex.build(encoder, texts, ids, metadata, backend=backend, batch_size=batch_size,
+                                    show_progress=not quiet)
+    built.save(out, overwrite=overwrite)
     click.echo(f"indexed {len(built):,} texts ({built.dimension}-d, {backend}, model {built.model}) in {out}")
 
 
 @index.command()
 @click.argument("folder")
 @click.argument("corpus")
+@click.option("--model", default=None, help="The index's model, if it is no longer where the index records it "
+              "(checked to embed as that one did); the index then records this one.")
 @_corpus_options
-def add(folder: str, corpus: str, text_column: str | None, id_column: str | None,
+def add(folder: str, corpus: str, model: str | None, text_column: str | None, id_column: str | None,
         metadata_columns: tuple[str, ...] | None, batch_size: int, quiet: bool) -> None:
     """Embed the texts of CORPUS with the index's own model and add them to the index in FOLDER."""
     from siamese_text.search import SemanticIndex
@@ -155,6 +159,11 @@ def add(folder: str, corpus: str, text_column: str | None, id_column: str | None
     grown = SemanticIndex.load(folder)
     texts, ids, metadata = _checked_corpus(corpus, text_column, id_column, metadata_columns, existing=grown.ids)
     before = len(grown)
-    grown.add(texts, ids, metadata, batch_size=batch_size, show_progress=not quiet)
-    grown.save(folder, overwrite=True, flag="FOLDER")
+    with library_progress_bars(on=not quiet):
+        if model is not None:
+            from siamese_text.encoder import SiameseEncoder
+
+            grown.use_encoder(SiameseEncoder.load(model), moved=True)
+        grown.add(texts, ids, metadata, batch_size=batch_size, show_progress=not quiet)
+    grown.save(folder, overwrite=True)
     click.echo(f"added {len(grown) - before:,} texts to {folder} ({len(grown):,} in all)")

@@ -34,28 +34,31 @@ def _queries(queries: tuple[str, ...], queries_file: str | None) -> list[str]:
 @click.option("--queries-file", default=None, help="Queries, one a line ('-' for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of {query, hits: [{rank, id, text, score, metadata}]}.")
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Queries embedded per batch.")
+@click.option("--model", default=None, help="The index's model, if it is no longer where the index records it "
+              "(checked to embed as that one did).")
 @click.option("--model-backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Embed the queries with torch or with the model's ONNX export (siamtext export).")
 @click.option("--onnx-file", default=None, help="With --model-backend onnx: which onnx/*.onnx file of the model.")
 def search(folder: str, queries: tuple[str, ...], top_k: int, queries_file: str | None, as_json: bool,
-           batch_size: int, model_backend: str, onnx_file: str | None) -> None:
+           batch_size: int, model: str | None, model_backend: str, onnx_file: str | None) -> None:
     """Search the index in FOLDER for each QUERY; scores are similarities (higher = more similar)."""
     if top_k < 1:
         raise ConfigError(f"-k/--top-k must be at least 1, got {top_k}")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    if onnx_file is not None and model_backend != "onnx":
+        raise ConfigError("--onnx-file goes with --model-backend onnx; add it or drop --onnx-file")
     texts = _queries(queries, queries_file)
     from siamese_text.search import SemanticIndex
 
     with library_progress_bars(on=False):  # "Loading weights" bars would bury the hits
         index = SemanticIndex.load(folder)
-        if model_backend == "onnx":
+        if model_backend == "onnx" or model is not None:
             from siamese_text.encoder import SiameseEncoder
 
             kwargs = {"file_name": onnx_file} if onnx_file else None
-            index.use_encoder(SiameseEncoder.load(index.model, backend="onnx", model_kwargs=kwargs))
-        elif onnx_file is not None:
-            raise ConfigError("--onnx-file goes with --model-backend onnx; add it or drop --onnx-file")
+            encoder = SiameseEncoder.load(model or index.model, backend=model_backend, model_kwargs=kwargs)
+            index.use_encoder(encoder, moved=model is not None)
         results = index.search(texts, top_k=top_k, batch_size=batch_size)
     if as_json:
         out = [{"query": q, "hits": [hit.to_dict() for hit in hits]} for q, hits in zip(texts, results)]

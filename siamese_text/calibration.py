@@ -85,9 +85,14 @@ class Calibration:
         """True ("same") where ``score >= threshold``."""
         return np.asarray(scores, dtype=np.float64) >= self.threshold
 
+    @property
+    def fitted_on(self) -> str:
+        """Where it was fitted, e.g. "mrpc validation" or "nyu-mll/glue mrpc validation" (a config the name implies is left out)."""
+        config = None if _config_implied(self.dataset, self.config) else self.config
+        return " ".join(x for x in (self.dataset, config, self.split) if x) or "given pairs"
+
     def describe(self) -> str:
-        where = " ".join(x for x in (self.dataset, self.config if self.config != self.dataset else None, self.split) if x)
-        return f"{self.metric} >= {self.threshold:.4f} ({self.objective} on {where or 'given pairs'}, {self.method} probabilities)"
+        return f"{self.metric} >= {self.threshold:.4f} ({self.objective} on {self.fitted_on}, {self.method} probabilities)"
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, **asdict(self)}
@@ -98,6 +103,14 @@ class Calibration:
         calibration = cls(**known)
         _check_calibration(calibration)
         return calibration
+
+
+def _config_implied(dataset: str | None, config: str | None) -> bool:
+    """Whether ``config`` adds nothing to ``dataset``: it is the same name, or the config of the preset so named."""
+    from siamese_text.data.presets import PRESETS
+
+    preset = PRESETS.get(dataset or "")
+    return config == dataset or (preset is not None and config == preset.config)
 
 
 def _check_calibration(c: Calibration) -> None:

@@ -343,13 +343,21 @@ class SemanticIndex:
             from siamese_text.encoder import SiameseEncoder
 
             if self.model == "unknown":
-                raise ModelError("this index was built from embeddings without a model; search it with search_embeddings()")
-            self._encoder = self._checked(SiameseEncoder.load(self.model), where="this index")
+                raise ModelError("this index was built from embeddings without a model; search it with search_embeddings() "
+                                 "or load it with model=PATH (--model PATH in the CLI)")
+            try:
+                encoder = SiameseEncoder.load(self.model)
+            except ModelError as exc:
+                reason = (str(exc.__cause__ or "").strip() or str(exc)).splitlines()[0]
+                raise ModelError(f"cannot load this index's model {self.model!r} ({reason}); if the model moved, pass "
+                                 "where it is now: --model PATH (model=PATH in SemanticIndex.load)") from exc
+            self._encoder = self._checked(encoder, where="this index")
         return self._encoder
 
-    def _checked(self, encoder: SiameseEncoder, *, where: str) -> SiameseEncoder:
+    def _checked(self, encoder: SiameseEncoder, *, where: str, by_name: bool = True) -> SiameseEncoder:
+        """``encoder`` if it is the index's model: same name (unless ``by_name`` is false), dimension and probe embedding."""
         given = _model_name(encoder.name_or_path)
-        if self.model != "unknown" and _model_name(self.model) != given:
+        if by_name and self.model != "unknown" and _model_name(self.model) != given:
             raise ModelError(f"{where} was built with model {self.model!r} but is loaded with {given!r}; "
                              f"use {self.model!r} or rebuild the index with the new model")
         if encoder.dimension != self.dimension:
@@ -359,14 +367,23 @@ class SemanticIndex:
             probe = np.asarray(encoder.encode(PROBE_TEXT), dtype=np.float64)
             ref = np.asarray(self.probe, dtype=np.float64)
             cos = probe @ ref / max(np.linalg.norm(probe) * np.linalg.norm(ref), 1e-12)
+            if cos < 0.999 and by_name:
+                raise ModelError(f"model {given!r} no longer embeds text as when {where} was built (was it retrained?); "
+                                 "rebuild the index")
             if cos < 0.999:
-                raise ModelError(f"model {given!r} no longer embeds text as when {where} was built (was it "
-                                 "retrained?); rebuild the index")
+                raise ModelError(f"model {given!r} does not embed text as {self.model!r} did when {where} was built; "
+                                 "pass that model or rebuild the index")
         return encoder
 
-    def use_encoder(self, encoder: SiameseEncoder) -> SemanticIndex:
-        """Embed queries with ``encoder`` (e.g. the index's model run through ONNX), checked as in :meth:`load`."""
-        self._encoder = self._checked(encoder, where="this index")
+    def use_encoder(self, encoder: SiameseEncoder, *, moved: bool = False) -> SemanticIndex:
+        """Embed queries with ``encoder`` (e.g. the index's model run through ONNX), checked as in :meth:`load`.
+
+        ``moved``: ``encoder`` is the index's model loaded from another place (its folder moved), so it is
+        checked by embedding dimension and probe embedding but not by name; the next :meth:`save` records it.
+        """
+        self._encoder = self._checked(encoder, where="this index", by_name=not moved)
+        if moved:
+            self.model = _model_name(encoder.name_or_path)
         return self
 
     def __repr__(self) -> str:
@@ -420,23 +437,32 @@ class SemanticIndex:
 
     # ---- storage --------------------------------------------------------------------------
 
-    def save(self, folder: str | os.PathLike, *, overwrite: bool = False, flag: str = "--out") -> Path:
+    def save(self, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the index folder atomically; refuses an existing non-empty folder unless ``overwrite``."""
-        with atomic_dir(folder, overwrite=overwrite, flag=flag) as tmp:
+        with atomic_dir(folder, overwrite=overwrite, flag="folder",
+                        overwrite_hint="overwrite=True (--overwrite in the CLI)") as tmp:
             _write_index(self, tmp)
         return Path(folder)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, encoder: SiameseEncoder | None = None,
-             mmap: bool | None = None) -> SemanticIndex:
+             model: str | os.PathLike | None = None, mmap: bool | None = None) -> SemanticIndex:
         """Read a saved index; ``encoder`` must be the model it was built with (checked).
 
-        ``mmap`` (default: on for binary and faiss) leaves the float embeddings on disk, paged in as
-        rescoring touches them, so a binary index costs RAM for its codes only.
+        ``model`` (a folder or Hub id) replaces the model the manifest records, e.g. when that folder
+        moved: it is loaded now and checked as in :meth:`use_encoder` with ``moved=True``. ``mmap``
+        (default: on for binary and faiss) leaves the float embeddings on disk, paged in as rescoring
+        touches them, so a binary index costs RAM for its codes only.
         """
+        if encoder is not None and model is not None:
+            raise ConfigError("give encoder or model, not both: model loads the encoder from that folder or Hub id")
         index = _read_index(cls, Path(folder), mmap=mmap)
         if encoder is not None:
             index._encoder = index._checked(encoder, where=f"index {folder}")
+        if model is not None:
+            from siamese_text.encoder import SiameseEncoder
+
+            index.use_encoder(SiameseEncoder.load(model), moved=True)
         return index
 
 

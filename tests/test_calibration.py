@@ -71,6 +71,19 @@ def test_bad_calibration_requests_are_refused():
         cal.fit_calibration(s, y, method="beta")
 
 
+@pytest.mark.parametrize(("dataset", "config", "split", "where"), [
+    ("mrpc", "mrpc", "validation", "mrpc validation"),
+    ("quora", "pair-class", "validation", "quora validation"),  # the preset's own config says nothing more
+    ("all-nli", "pair-class", "dev", "all-nli pair-class dev"),  # not all-nli's own config (triplet)
+    ("nyu-mll/glue", "mrpc", "validation", "nyu-mll/glue mrpc validation"),
+    (None, None, None, "given pairs"),
+])
+def test_where_a_calibration_was_fitted_names_a_config_only_when_it_tells_something(dataset, config, split, where):
+    s, y = _synthetic(200, seed=4)
+    c = cal.fit_calibration(s, y, dataset=dataset, config=config, split=split)
+    assert c.fitted_on == where and f"on {where}," in c.describe()
+
+
 def test_saved_calibration_round_trips_and_sentence_transformers_still_loads(saved_model, tiny_encoder):
     from sentence_transformers import SentenceTransformer
 

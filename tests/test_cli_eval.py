@@ -121,6 +121,33 @@ def test_evaluate_triplets_and_classes(model, tmp_path):
                        "--label-kind", "class", "--split", "train"), "choose another --split")
 
 
+def test_class_texts_with_only_a_train_split_evaluate_a_held_out_share(model, tmp_path):
+    from siamese_text.data import load_data
+
+    texts, labels = _class_texts(8, seed=1)
+    intents = tmp_path / "intents.tsv"
+    intents.write_text("text\tintent\n" + "".join(f"{t}\tintent_{c}\n" for t, c in zip(texts, labels, strict=True)))
+    args = ("evaluate", model, "--dataset", intents, "--text-columns", "text", "--label-column", "intent", "--metric", "cosine")
+    one_line_error(run(*args, "--output", tmp_path / "e.json"), "--validation-split 0.2 holds a share of it out")
+    one_line_error(run(*args, "--validation-split", "1.5"), "--validation-split is the share of train rows held out, in (0, 1)")
+    result = run(*args, "--validation-split", "0.25", "--seed", "7", "--output", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert record["split"] == "validation" and record["held_out"] == 0.25 and record["seed"] == 7
+    assert record["figures"]["queries"] == 10 and record["figures"]["corpus"] == 30  # 2 of each class's 8, against the rest
+    data = load_data(str(intents), text_columns=("text",), label_column="intent", validation_split=0.25, seed=7)
+    from siamese_text.encoder import SiameseEncoder
+    from siamese_text.evaluation import evaluate_data
+
+    want = evaluate_data(SiameseEncoder.load(model), data.split("validation"), "class", metrics=("cosine",), corpus=data.split("train"))
+    assert record["figures"] == pytest.approx(want, abs=1e-4)
+
+
+def test_evaluate_help_says_which_split_it_takes_without_test_or_validation():
+    help_text = " ".join(run("evaluate", "--help").output.split())
+    assert "default: test, else validation, else train" in help_text and "--validation-split" in help_text
+
+
 def test_calibrate_verify_and_score(model, binary_folder, tmp_path):
     result = run("calibrate", model, "--dataset", binary_folder, *BIN, "--objective", "accuracy")
     assert result.exit_code == 0, result.output
@@ -135,12 +162,16 @@ def test_calibrate_verify_and_score(model, binary_folder, tmp_path):
     assert record["probability"] == pytest.approx(float(c.probability([record["score"]])[0]))
     text = run("verify", model, "the cat sat on the mat", "the cat sat on a mat")
     assert "probability" in text.output and "decision" in text.output
+    rule = f"same if cosine >= {c.threshold:.4f}; threshold for best accuracy on {binary_folder} validation, platt probabilities"
+    assert text.stdout.splitlines()[-1].endswith(f"({rule})")  # one level of brackets
 
     a, b, _ = _binary_pairs(25, seed=21)
     pairs_csv = write_csv(tmp_path / "pairs.csv", ["text_a", "text_b"], list(zip(a, b, strict=True)))
     out = tmp_path / "scored.csv"
     result = run("score", model, "--pairs", pairs_csv, "--output", out, "--chunk-size", "4", "--quiet")
     assert result.exit_code == 0, result.output
+    assert "Loading weights" not in result.stderr  # --quiet: transformers' bars too
+    assert result.stdout.strip() == f"scored 25 pairs -> {out} ({rule})"
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 25 and list(rows[0]) == ["text_a", "text_b", "score", "probability", "same"]
     from siamese_text.encoder import SiameseEncoder
@@ -159,6 +190,27 @@ def test_calibrate_verify_and_score(model, binary_folder, tmp_path):
         result = run("score", model, "--pairs", tmp_path / name, "--text-columns", "x,y", "--output", out2, "--chunk-size", "5", "-q")
         assert result.exit_code == 0, result.output
         assert [r["score"] for r in csv.DictReader(out2.open())] == [r["score"] for r in rows]
+
+
+def test_recalibrating_updates_our_model_card_and_leaves_another_alone(model, binary_folder, tmp_path):
+    import shutil
+
+    from siamese_text.model_card import write_model_card
+
+    other = tmp_path / "other"
+    shutil.copytree(model, other)
+    (other / "README.md").write_text("# my own notes\n")
+    write_model_card(model)
+    for objective in ("accuracy", "recall:0.99"):
+        result = run("calibrate", model, "--dataset", binary_folder, *BIN, "--objective", objective, "--overwrite")
+        assert result.exit_code == 0, result.output
+        card = (model / "README.md").read_text()
+        assert f"similarity >= {load_calibration(model).threshold:.4f}**" in card and f"threshold for {objective}," in card
+        assert f"updated the model card {model / 'README.md'}" in result.output
+    assert not list(model.glob(".README*"))  # written atomically: no temporary file left
+    result = run("calibrate", other, "--dataset", binary_folder, *BIN)
+    assert result.exit_code == 0, result.output
+    assert (other / "README.md").read_text() == "# my own notes\n" and "model card" not in result.output
 
 
 def test_hamming_calibration_decides_on_differing_sign_bits(model, binary_folder, tmp_path, tiny_encoder):

@@ -41,9 +41,10 @@ def corpus_csv(tmp_path):
 @pytest.fixture()
 def built(tiny_model_dir, corpus_csv, tmp_path):
     out = tmp_path / "index"
-    result = run("index", "build", tiny_model_dir, corpus_csv, "--out", out, "--text-column", "question",
+    result = run("index", "build", tiny_model_dir, corpus_csv, "--output", out, "--text-column", "question",
                  "--id-column", "id", "--quiet")
     assert result.exit_code == 0, result.output
+    assert "Loading weights" not in result.stderr  # --quiet: transformers' bars too
     return out
 
 
@@ -113,6 +114,7 @@ def test_add_grows_the_index_atomically(built, tmp_path):
     more.write_text("id,question,topic\nq7,how do i top up my account,top-up\n")
     result = run("index", "add", built, more, "--text-column", "question", "--id-column", "id", "--quiet")
     assert result.exit_code == 0, result.output
+    assert "Loading weights" not in result.stderr
     assert "added 1 texts" in result.output and json.loads((built / "manifest.json").read_text())["count"] == 7
     hit = json.loads(run("search", built, "how do i top up my account", "--json", "-k", "1").stdout)[0]["hits"][0]
     assert hit["id"] == "q7" and hit["metadata"] == {"topic": "top-up"}
@@ -123,12 +125,13 @@ def test_add_grows_the_index_atomically(built, tmp_path):
     assert (built / "embeddings.npy").read_bytes() == before
 
 
-def test_existing_out_needs_overwrite(built, tiny_model_dir, corpus_csv):
+@pytest.mark.parametrize("flag", ["--output", "-o", "--out"])
+def test_existing_out_needs_overwrite(built, tiny_model_dir, corpus_csv, flag):
     before = (built / "manifest.json").read_text()
-    one_line_error(run("index", "build", tiny_model_dir, corpus_csv, "--out", built, "--text-column", "question"),
-                   "--overwrite")
+    one_line_error(run("index", "build", tiny_model_dir, corpus_csv, flag, built, "--text-column", "question"),
+                   f"--output {built} already exists and is not empty; pass --overwrite to replace it")
     assert (built / "manifest.json").read_text() == before
-    result = run("index", "build", tiny_model_dir, corpus_csv, "--out", built, "--text-column", "question",
+    result = run("index", "build", tiny_model_dir, corpus_csv, flag, built, "--text-column", "question",
                  "--overwrite", "--quiet")
     assert result.exit_code == 0 and json.loads((built / "manifest.json").read_text())["model"]
 
@@ -238,3 +241,34 @@ def test_pickle_is_refused(built):
     np.save(built / "embeddings.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     _edit_manifest(built, files={})
     one_line_error(run("search", built, "my card"), "embeddings.npy")
+
+
+def test_a_moved_model_is_given_with_model(tiny_encoder, corpus_csv, tmp_path):
+    model, moved, index = tmp_path / "model", tmp_path / "moved", tmp_path / "index"
+    tiny_encoder.save(model)
+    assert run("index", "build", model, corpus_csv, "-o", index, "--text-column", "question", "-q").exit_code == 0
+    model.rename(moved)
+    one_line_error(run("search", index, "my card"), "if the model moved, pass where it is now: --model PATH")
+    result = run("search", index, "my card was stolen", "--model", moved, "--json", "-k", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["hits"][0]["text"] == "my card was stolen"
+    more = tmp_path / "more.txt"
+    more.write_text("how do i top up my account\n")
+    result = run("index", "add", index, more, "--model", moved, "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((index / "manifest.json").read_text())["model"] == str(moved)  # recorded for next time
+    hit = json.loads(run("search", index, "how do i top up my account", "--json", "-k", "1").stdout)[0]["hits"][0]
+    assert hit["text"] == "how do i top up my account"
+
+
+def test_library_bars_off_covers_the_widget_examples_bar(capsys):
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerModelCardData
+    from siamese_text_cli.progress import library_progress_bars
+
+    texts = Dataset.from_dict({"anchor": [row[1] for row in ROWS], "positive": [row[2] for row in ROWS]})
+    with library_progress_bars(on=False):  # what train --quiet runs in; the bar is drawn when the trainer is made
+        SentenceTransformerModelCardData().set_widget_examples(texts)
+    assert "Computing widget examples" not in capsys.readouterr().err
+    SentenceTransformerModelCardData().set_widget_examples(texts)  # and is back after the block
+    assert "Computing widget examples" in capsys.readouterr().err

@@ -121,7 +121,7 @@ def test_encode_cli_reads_a_table_column(saved: Path, tmp_path: Path) -> None:
 
     table = tmp_path / "t.csv"
     table.write_text('id,text\n1,the cat sat\n2,"a dog, ran"\n')
-    result = run("encode", str(saved), "--input", str(table), "--column", "text", "--output", str(tmp_path / "e.npy"))
+    result = run("encode", str(saved), "--input", str(table), "--column", "text", "-o", str(tmp_path / "e.npy"))
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), SiameseEncoder.load(saved).encode(["the cat sat", "a dog, ran"]),
                                atol=1e-6)
@@ -181,6 +181,7 @@ def test_export_bad_input(case: str, message: str, saved: Path, exported: Path, 
     [
         ("no-input", "does not exist"),
         ("empty-line", "line 2 is empty"),
+        ("empty-row", "row 3, column 'text' is empty"),  # data rows from 0, as train and score number them
         ("bad-suffix", "use .txt, .csv, .tsv or .jsonl"),
         ("csv-no-column", "name its text column with --column"),
         ("csv-wrong-column", "has no column 'txt'"),
@@ -200,6 +201,9 @@ def test_encode_bad_input(case: str, message: str, saved: Path, exported: Path, 
         inp = tmp_path / "nope.txt"
     elif case == "empty-line":
         texts.write_text("one\n\nthree\n")
+    elif case == "empty-row":
+        inp, extra = tmp_path / "t.csv", ["--column", "text"]
+        inp.write_text("id,text\n0,one\n1,two\n2,three\n3,\n")
     elif case == "bad-suffix":
         inp = tmp_path / "texts.md"
         inp.write_text("one\n")
@@ -222,6 +226,14 @@ def test_encode_bad_input(case: str, message: str, saved: Path, exported: Path, 
     before = snapshot(tmp_path)
     one_error_line(run("encode", str(model), "--input", str(inp), "--output", str(out), *extra), message)
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("flag", ["--output", "-o", "--out"])
+def test_export_takes_output_o_and_out(flag: str, saved: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    one_error_line(run("export", str(saved), flag, str(out)), f"{out} already exists and is not empty")
 
 
 def test_search_embeds_queries_with_the_onnx_export(exported: Path, tmp_path: Path):

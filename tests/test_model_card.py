@@ -37,7 +37,7 @@ def tables(body: str) -> list[list[list[str]]]:
 
 
 def check_markdown(body: str) -> None:
-    """Every table row has the header's cell count, tables are followed by a blank line, code fences close."""
+    """Every table row has the header's cell count, tables have a blank line before and after, code fences close."""
     assert body.count("```") % 2 == 0
     for table in tables(body):
         assert len({len(row) for row in table}) == 1, table
@@ -45,6 +45,8 @@ def check_markdown(body: str) -> None:
     for i, line in enumerate(lines[:-1]):
         if line.startswith("|") and not lines[i + 1].startswith("|"):
             assert lines[i + 1] == "", f"no blank line after a table: {lines[i + 1]!r}"
+        if not line.startswith("|") and lines[i + 1].startswith("|"):
+            assert line == "", f"no blank line before a table: {line!r}"
     markdown_it = pytest.importorskip("markdown_it")
     html = markdown_it.MarkdownIt("commonmark").enable("table").render(body)
     assert html.count("<table>") == len(tables(body))
@@ -170,6 +172,22 @@ def test_card_shows_the_calibrated_threshold(trained: Path, tmp_path: Path) -> N
     check_markdown(body)
 
 
+@pytest.mark.parametrize(("dataset", "config", "where"), [
+    ("mrpc", "mrpc", "fitted on mrpc validation;"),  # a preset: its own config is not repeated
+    ("quora", "pair-class", "fitted on quora validation;"),
+    ("nyu-mll/glue", "mrpc", "fitted on nyu-mll/glue mrpc validation;"),  # a Hub id needs its config
+])
+def test_card_names_where_the_calibration_was_fitted_once(trained: Path, tmp_path: Path, dataset, config, where) -> None:
+    from siamese_text.calibration import Calibration, save_calibration
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained, folder)
+    save_calibration(folder, Calibration(metric="cosine", threshold=0.7, objective="f1", method="platt",
+                                         params={"a": 9.0, "b": -7.0}, dataset=dataset, config=config, split="validation"))
+    _, body = split_card(render_model_card(folder))
+    assert where in body
+
+
 def test_hub_metadata_and_licence_of_the_base_model(trained: Path, tmp_path: Path) -> None:
     """A Hub base model and data set go in the front matter; the licence is read from the cached base card."""
     results = json.loads((trained / "results.json").read_text())
@@ -233,5 +251,5 @@ def test_template_is_packaged() -> None:
     import tomllib
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert "templates/*.md" in pyproject["tool"]["setuptools"]["package-data"]["siamese_text"]
+    assert "*.md" in pyproject["tool"]["setuptools"]["package-data"]["siamese_text.templates"]
     assert (Path(__file__).parents[1] / "siamese_text" / "templates" / "model_card.md").is_file()

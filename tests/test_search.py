@@ -136,6 +136,40 @@ def test_add_grows_the_index_and_keeps_ids_unique(tiny_encoder, tmp_path):
     assert loaded.ids[-1] == 8 and loaded.search("the sun shines today", top_k=1)[0].id == 8
 
 
+def test_save_refuses_an_existing_folder_in_words_for_python_and_the_cli(tiny_encoder, tmp_path):
+    index = SemanticIndex.build(tiny_encoder, TEXTS[:3])
+    folder = index.save(tmp_path / "py-index")
+    with pytest.raises(ConfigError) as info:
+        index.save(folder)
+    assert str(info.value) == (f"folder {folder} already exists and is not empty; pass overwrite=True "
+                               "(--overwrite in the CLI) to replace it or choose another folder")
+    index.add(["the sun shines today"])
+    assert len(SemanticIndex.load(index.save(folder, overwrite=True))) == 4
+
+
+def test_a_moved_model_is_given_with_model_and_checked_by_its_embeddings(tiny_encoder, tmp_path):
+    import shutil
+
+    from siamese_text.encoder import SiameseEncoder
+
+    tiny_encoder.save(tmp_path / "model")
+    SemanticIndex.build(SiameseEncoder.load(tmp_path / "model"), TEXTS).save(tmp_path / "ix")
+    shutil.move(tmp_path / "model", tmp_path / "moved")
+    with pytest.raises(ModelError, match=r"cannot load this index's model .*/model' \(.*not found\); if the model "
+                                         r"moved, pass where it is now: --model PATH \(model=PATH in SemanticIndex.load\)"):
+        SemanticIndex.load(tmp_path / "ix").search(TEXTS[0])
+    moved = SemanticIndex.load(tmp_path / "ix", model=tmp_path / "moved")
+    assert moved.search(TEXTS[2], top_k=1)[0].id == 2 and moved.model == str(tmp_path / "moved")
+    moved.save(tmp_path / "ix", overwrite=True)  # the manifest now records where the model is
+    assert SemanticIndex.load(tmp_path / "ix").search(TEXTS[5], top_k=1)[0].id == 5
+    # a model that is not the one that built the index is still refused, by its embeddings
+    SiameseEncoder.from_pretrained(str(tiny_encoder.name_or_path), pooling="cls", max_seq_length=32).save(tmp_path / "cls")
+    with pytest.raises(ModelError, match="model '.*cls' does not embed text as '.*moved' did when this index was built"):
+        SemanticIndex.load(tmp_path / "ix", model=tmp_path / "cls")
+    with pytest.raises(ConfigError, match="give encoder or model, not both"):
+        SemanticIndex.load(tmp_path / "ix", model=tmp_path / "moved", encoder=tiny_encoder)
+
+
 def test_encoder_search_is_an_in_memory_index(tiny_encoder):
     hits = tiny_encoder.search(["my card was stolen", "a dog ran"], TEXTS, top_k=2)
     assert [h.id for h in hits[0]][0] == 1 and len(hits) == 2 and len(hits[1]) == 2
