@@ -28,7 +28,8 @@ from siamese_text.scoring import DISTANCES
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: measured per data kind and loss; 5e-5 for scored and 0/1 pairs, 4e-5 with --samples-per-class and its default loss, 2e-5 otherwise and for triplet loss on scored pairs).")
 @click.option("--warmup-ratio", type=float, default=0.1, show_default=True,
               help="Share of the steps over which the learning rate rises linearly to --lr (then it falls linearly to 0).")
-@click.option("--max-seq-length", type=int, default=256, show_default=True)
+@click.option("--max-seq-length", type=int, default=None,
+              help="Tokens kept of each text (default: 256, or the model's limit if lower; more than the model's positions is refused).")
 @click.option("--dropout", type=float, default=None, help="Dropout rate while training, for every hidden and attention dropout layer (default: the base model's own, 0.1 for MiniLM; 0.2 with --samples-per-class).")
 @click.option("--pooling", type=click.Choice(POOLING_MODES), default="mean", show_default=True)
 @click.option("--group-by-length/--no-group-by-length", default=None,
@@ -64,7 +65,7 @@ def train(
     batch_size: int | None,
     lr: float | None,
     warmup_ratio: float,
-    max_seq_length: int,
+    max_seq_length: int | None,
     dropout: float | None,
     pooling: str,
     binary_labels: bool,

@@ -31,6 +31,7 @@ __all__ = [
     "check_margin",
     "PRECISIONS",
     "check_scaled_options",
+    "check_validation_split",
 ]
 
 # Margins that work on unit vectors; measured on STS-B / Banking77 (see README).
@@ -148,6 +149,12 @@ def check_scaled_options(loss: str, distance: str, margin: float | None) -> None
         raise ConfigError(f"--loss {loss} compares cosine similarities; use --distance cosine and no --margin, or --loss {other}")
 
 
+def check_validation_split(fraction: float | None) -> None:
+    """Refuse a held-out share of the train rows outside (0, 1)."""
+    if fraction is not None and not 0 < fraction < 1:
+        raise ConfigError(f"--validation-split is the share of train rows held out, in (0, 1), e.g. 0.1; got {fraction}")
+
+
 def check_margin(loss: str, distance: str, margin: float, *, normalized: bool, dimension: int | None = None) -> None:
     """Refuse a margin that cannot work for the distance, saying why."""
     if margin <= 0:
@@ -191,7 +198,7 @@ class TrainConfig:
     lr: float | None = None
     warmup_ratio: float = 0.1
     dropout: float | None = None  # None: the base model's own rates (0.1 for MiniLM); few-shot: FEW_SHOT_DROPOUT
-    max_seq_length: int = 256
+    max_seq_length: int | None = None  # None: DEFAULT_MAX_SEQ_LENGTH, or the model's limit if lower (SiameseEncoder.from_pretrained)
     pooling: str = "mean"
     normalize: bool = True
     seed: int = 42
@@ -241,14 +248,13 @@ class TrainConfig:
             raise ConfigError(f"--checkpoint-every must be 0 (off) or a number of steps, got {self.checkpoint_every}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if self.max_seq_length < 2:
+        if self.max_seq_length is not None and self.max_seq_length < 2:
             raise ConfigError(f"--max-seq-length must be at least 2, got {self.max_seq_length}")
         if not 0 < self.label_threshold < 1:
             raise ConfigError(f"--label-threshold must be in (0, 1), got {self.label_threshold}")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ConfigError(f"--max-pairs must be at least 1, got {self.max_pairs}")
-        if self.validation_split is not None and not 0 < self.validation_split < 1:
-            raise ConfigError(f"--validation-split is the share of train rows held out, in (0, 1), e.g. 0.1; got {self.validation_split}")
+        check_validation_split(self.validation_split)
         self._check_mining()
         if self.loss in SCALED_LOSSES:
             check_scaled_options(self.loss, self.distance, self.margin)
@@ -284,10 +290,12 @@ class TrainConfig:
             if not self.hard_negatives:
                 raise ConfigError("--remine-every re-mines the hard negatives, so it needs --hard-negatives K too")
 
-    def resolve(self, label_kind: str) -> TrainConfig:
+    def resolve(self, label_kind: str, *, margin_scales: bool = False) -> TrainConfig:
         """Fill every unset option in place for data of ``label_kind`` (KIND_DEFAULTS), check, return self.
 
-        In place, so a caller holding the config reads the values the run used.
+        ``margin_scales``: triplet data whose label column scales each margin (``PairData.margin_scales``),
+        which takes the score-margin triplets' margin. In place, so a caller holding the config reads
+        the values the run used.
         """
         defaults = KIND_DEFAULTS.get(label_kind, KIND_DEFAULTS["score"])
         layers: list[dict[str, Any]] = []  # most specific first; each fills only what is still unset
@@ -306,14 +314,17 @@ class TrainConfig:
             soft = not (label_kind == "score" and self.binary_labels)
             if self.loss == defaults["loss"] and "margin" in defaults and soft:
                 self.margin = defaults["margin"]
-            elif self.uses_score_margins(label_kind):
+            elif self.uses_score_margins(label_kind, margin_scales=margin_scales):
                 self.margin = SCORE_MARGIN
         self.__post_init__()
         return self
 
-    def uses_score_margins(self, label_kind: str) -> bool:
-        """Triplet loss on scored pairs: score-margin triplets, unless --binary-labels or --hard-negatives ask for plain ones."""
-        return label_kind == "score" and self.loss == "triplet" and not self.binary_labels and not self.hard_negatives
+    def uses_score_margins(self, label_kind: str, *, margin_scales: bool = False) -> bool:
+        """Triplet loss on score-margin triplets: made from scored pairs (unless --binary-labels asks for plain
+        ones), or given with their margin scales (``margin_scales``); --hard-negatives mines plain ones."""
+        if self.loss != "triplet" or self.hard_negatives:
+            return False
+        return (label_kind == "score" and not self.binary_labels) or (label_kind == "triplet" and margin_scales)
 
     @property
     def effective_margin(self) -> float | None:

@@ -22,9 +22,11 @@ from siamese_text.scoring import METRICS, pairwise_similarity
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["SiameseEncoder", "DEFAULT_MODEL", "POOLING_MODES", "check_dropout"]
+__all__ = ["SiameseEncoder", "DEFAULT_MODEL", "DEFAULT_MAX_SEQ_LENGTH", "POOLING_MODES", "check_dropout"]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Tokens kept of each text unless --max-seq-length says otherwise (fewer where the model takes fewer).
+DEFAULT_MAX_SEQ_LENGTH = 256
 POOLING_MODES: tuple[str, ...] = ("mean", "cls", "max")
 
 
@@ -34,6 +36,31 @@ def _model_error(name: str, exc: Exception) -> ModelError:
         f"cannot load model {name!r} ({first}); give a local model folder or a Hub id in the local cache "
         "(set HF_HUB_OFFLINE=1 when offline)"
     )
+
+
+def _position_limit(transformer: Any) -> int | None:
+    """The most tokens the model's table of position embeddings takes; None without one (rotary, relative positions).
+
+    RoBERTa-style embeddings (an int ``padding_idx`` beside the table) number positions from
+    ``padding_idx + 1``, so they take that many fewer: 514 - 2 = 512.
+    """
+    import torch
+
+    for module in transformer.auto_model.modules():
+        table = getattr(module, "position_embeddings", None)
+        if isinstance(table, torch.nn.Embedding):
+            padding_idx = getattr(module, "padding_idx", None)
+            return table.num_embeddings - (padding_idx + 1 if isinstance(padding_idx, int) else 0)
+    return None
+
+
+def _sequence_length(asked: int | None, limit: int | None, name: str) -> int:
+    """``asked``, refused above the model's ``limit``; None: DEFAULT_MAX_SEQ_LENGTH, or the limit if lower."""
+    if asked is None:
+        return min(DEFAULT_MAX_SEQ_LENGTH, limit or DEFAULT_MAX_SEQ_LENGTH)
+    if limit is not None and asked > limit:
+        raise ConfigError(f"--max-seq-length {asked} is longer than the {limit} positions of {name}; give at most {limit}")
+    return asked
 
 
 def check_dropout(p: float) -> None:
@@ -62,13 +89,15 @@ class SiameseEncoder:
         *,
         pooling: str = "mean",
         normalize: bool = True,
-        max_seq_length: int | None = 256,
+        max_seq_length: int | None = None,
         device: str | None = None,
     ) -> SiameseEncoder:
         """A new twin encoder on the weights of any Hugging Face encoder (id or folder).
 
         Only the transformer weights are taken; the pooling and normalisation are the ones asked
         for here, so ``pooling="cls"`` on a mean-pooled sentence-transformers model means CLS.
+        ``max_seq_length`` longer than the model's position embeddings is refused; None keeps
+        DEFAULT_MAX_SEQ_LENGTH tokens, or as many as the model takes if that is fewer.
         """
         if pooling not in POOLING_MODES:
             raise ConfigError(f"--pooling {pooling!r} is not one of {', '.join(POOLING_MODES)}")
@@ -77,9 +106,10 @@ class SiameseEncoder:
         from sentence_transformers import SentenceTransformer, models
 
         try:
-            transformer = models.Transformer(str(model_name_or_path), max_seq_length=max_seq_length)
+            transformer = models.Transformer(str(model_name_or_path))
         except (OSError, ValueError, KeyError) as exc:
             raise _model_error(str(model_name_or_path), exc) from exc
+        transformer.max_seq_length = _sequence_length(max_seq_length, _position_limit(transformer), str(model_name_or_path))
         dim = transformer.get_embedding_dimension()
         modules: list[Any] = [transformer, models.Pooling(dim, pooling_mode=pooling)]
         if normalize:

@@ -204,7 +204,7 @@ def load_train_data(config: TrainConfig, *, log: Log = print) -> PairData:
         seed=config.seed,
     )
     log(data.summary())
-    config.resolve(data.label_kind)
+    config.resolve(data.label_kind, margin_scales=data.margin_scales)
     return data
 
 
@@ -325,6 +325,7 @@ def train(
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     encoder = _base_encoder(config)
+    config.max_seq_length = encoder.max_seq_length  # the default resolved for this model, as results.json records it
     if config.dropout is not None:
         log(f"dropout {config.dropout} on {encoder.set_dropout(config.dropout)} layers")
     if config.effective_margin is not None:
@@ -423,7 +424,7 @@ def train(
                         "label_kind": data.label_kind, "rows": {k: len(v) for k, v in data.splits.items()}},
             "base_model": config.model,
             "loss": {"name": config.loss, "distance": config.distance, "margin": config.effective_margin,
-                     **({"score_margins": True} if config.uses_score_margins(data.label_kind) else {})},
+                     **({"score_margins": True} if config.uses_score_margins(data.label_kind, margin_scales=data.margin_scales) else {})},
             "arguments": config.to_dict(),
             "seed": config.seed,
             "train_rows": len(train_rows),

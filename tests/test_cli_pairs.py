@@ -104,3 +104,20 @@ def test_in_batch_losses_have_no_rows_to_make(intents):
     with pytest.raises(ConfigError, match="no pairs or triplets to make"):
         training_rows(config, log=lambda _: None)
 
+
+
+def test_written_score_margin_triplets_train_back_with_their_margins(scored_folder, tiny_model_dir, tmp_path):
+    cols = ("--text-columns", "sentence1,sentence2", "--label-column", "score")
+    out = tmp_path / "triplets.jsonl"
+    assert run("pairs", "--dataset", scored_folder, *cols, "--triplets", "-o", out).exit_code == 0
+    written = len(out.read_text().splitlines())
+    common = ("train", "--model", tiny_model_dir, "--dataset", out, "--epochs", "1", "--max-seq-length", "16", "--quiet")
+    scaled, plain = tmp_path / "scaled", tmp_path / "plain"
+    result = run(*common, "--text-columns", "anchor,positive,negative", "--label-column", "label", "--output", scaled)
+    assert result.exit_code == 0, result.output
+    results = json.loads((scaled / "results.json").read_text())
+    assert results["dataset"]["label_kind"] == "triplet" and results["train_examples"] == written
+    assert results["loss"]["margin"] == 0.9 and results["loss"]["score_margins"]  # as --loss triplet trained on the pairs
+    assert run(*common, "--text-columns", "anchor,positive,negative", "--output", plain).exit_code == 0
+    results = json.loads((plain / "results.json").read_text())
+    assert results["loss"]["margin"] == 0.2 and "score_margins" not in results["loss"]  # plain triplets

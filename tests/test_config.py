@@ -158,3 +158,28 @@ def test_default_output_is_named_after_the_data_and_the_loss(tmp_path, monkeypat
     assert output("pairs/") == "runs/pairs-contrastive"
     assert output(".") == f"runs/{tmp_path.name}-contrastive"
     assert output("stsb", output="elsewhere") == "elsewhere"
+
+
+def test_max_seq_length_is_left_to_the_model_unless_given() -> None:
+    assert TrainConfig().max_seq_length is None and TrainConfig(max_seq_length=64).max_seq_length == 64
+    with pytest.raises(ConfigError, match="--max-seq-length must be at least 2, got 1"):
+        TrainConfig(max_seq_length=1)
+
+
+def test_default_max_seq_length_trains_a_model_with_fewer_positions(tiny_model_dir, tmp_path) -> None:
+    """300-word texts and a model of 64 positions: the default length (256) is capped at 64, no crash."""
+    import csv
+
+    from siamese_text.encoder import SiameseEncoder
+    from siamese_text.training import train
+    from tests.conftest import _pairs
+
+    data = tmp_path / "long.csv"
+    with data.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sentence1", "sentence2", "score"])
+        writer.writerows((" ".join([a] * 50), b, s) for a, b, s in _pairs()[:16])
+    config = TrainConfig(dataset=str(data), model=str(tiny_model_dir), text_columns=("sentence1", "sentence2"),
+                         label_column="score", epochs=1, batch_size=8, output=str(tmp_path / "model"))
+    train(config, progress=False, log=lambda _line: None)
+    assert SiameseEncoder.load(tmp_path / "model").max_seq_length == 64

@@ -1,4 +1,5 @@
 import csv
+import json
 
 import pytest
 
@@ -90,6 +91,20 @@ def test_label_values_are_checked_by_row_and_kind(tmp_path):
     path.write_text("a,b,y\n" + "\n".join(f"text {i},other {i},{i + 0.5}" for i in range(9)) + "\n")
     with pytest.raises(DataError, match=r"train row 5: label column 'y' is 5.5; scores must lie in \[0, 1\], or all in \[0, 5\]"):
         load_data(str(path), text_columns=("a", "b"), label_column="y")
+
+
+def test_triplets_with_a_label_column_carry_margin_scales(tmp_path):
+    path = tmp_path / "triplets.jsonl"
+    rows = [{"a": f"anchor {i}", "p": f"positive {i}", "n": f"negative {i}", "w": i / 10} for i in range(1, 6)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    data = load_data(str(path), text_columns=("a", "p", "n"), label_column="w")
+    assert data.label_kind == "triplet" and data.margin_scales
+    assert column(data.split("train"), "label") == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert not load_data(str(path), text_columns=("a", "p", "n")).margin_scales
+    rows[3]["w"] = 1.5
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(DataError, match=r"train row 3: label column 'w' is 1.5, expected a margin scale in \[0, 1\]"):
+        load_data(str(path), text_columns=("a", "p", "n"), label_column="w")
 
 
 def test_scores_are_scaled_alike_in_every_split(tmp_path):

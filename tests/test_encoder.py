@@ -98,3 +98,39 @@ def test_public_api_is_the_short_all_and_import_is_light():
     assert proc.stdout.strip() == str(sorted(
         ["Hit", "SemanticIndex", "SiameseEncoder", "SiameseTextError", "TrainConfig", "__version__", "load_data", "train", "training_rows"]
     ))
+
+
+LONG_TEXT = " ".join(["the cat sat on the mat"] * 50)  # 300 words: more tokens than the tiny models have positions
+
+
+def test_default_length_is_capped_at_the_model_s_positions(tiny_model_dir):
+    """The default (256 tokens) must not break a model with fewer positions: the tiny BERT has 64."""
+    encoder = SiameseEncoder.from_pretrained(str(tiny_model_dir))
+    assert encoder.max_seq_length == 64
+    assert encoder.encode([LONG_TEXT]).shape == (1, 32)
+    assert SiameseEncoder.from_pretrained(str(tiny_model_dir), max_seq_length=64).encode([LONG_TEXT]).shape == (1, 32)
+
+
+def test_a_length_beyond_the_model_s_positions_is_refused(tiny_model_dir):
+    with pytest.raises(ConfigError, match=rf"^--max-seq-length 65 is longer than the 64 positions of {tiny_model_dir}; give at most 64$"):
+        SiameseEncoder.from_pretrained(str(tiny_model_dir), max_seq_length=65)
+
+
+def test_roberta_style_models_take_fewer_positions_than_their_table(tiny_model_dir, tmp_path):
+    """RoBERTa numbers positions from padding_idx + 1: a table of 34 with padding_idx 0 takes 33 tokens."""
+    import shutil
+
+    from transformers import RobertaConfig, RobertaModel
+
+    path = tmp_path / "tiny-roberta"
+    shutil.copytree(tiny_model_dir, path)
+    (path / "config.json").unlink()
+    for weights in path.glob("*.safetensors"):
+        weights.unlink()
+    torch.manual_seed(0)
+    RobertaModel(RobertaConfig(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                               max_position_embeddings=34, pad_token_id=0)).save_pretrained(path)
+    encoder = SiameseEncoder.from_pretrained(str(path))
+    assert encoder.max_seq_length == 33 and encoder.encode([LONG_TEXT]).shape == (1, 32)
+    with pytest.raises(ConfigError, match="34 is longer than the 33 positions"):
+        SiameseEncoder.from_pretrained(str(path), max_seq_length=34)

@@ -54,6 +54,11 @@ class PairData:
     held_out: float | None = None  # the validation split is this share of the source's train split
 
     @property
+    def margin_scales(self) -> bool:
+        """Triplets with a label column: each label scales its triplet's margin (score-margin triplets)."""
+        return self.label_kind == "triplet" and "label" in self.roles
+
+    @property
     def text_roles(self) -> tuple[str, ...]:
         return tuple(role for role in self.roles if role != "label")
 
@@ -165,10 +170,10 @@ def _check_labels(labels: list[Any], kind: str, column: str, split: str, source:
         bad = _is_missing(value)
         if not bad and kind == "binary":
             bad = value not in (0, 1)
-        elif not bad and kind == "score":
+        elif not bad and kind in ("score", "triplet"):
             bad = not 0.0 <= float(value) <= 1.0
         if bad:
-            expected = {"binary": "0 or 1", "score": "a score in [0, 1]", "class": "a class"}[kind]
+            expected = {"binary": "0 or 1", "score": "a score in [0, 1]", "triplet": "a margin scale in [0, 1]", "class": "a class"}[kind]
             raise DataError(f"{source} {split} row {row}: label column {column!r} is {value!r}, expected {expected}; fix or drop that row")
 
 
@@ -192,7 +197,7 @@ def _check_numeric(raw_labels: dict[str, list[Any]], column: str, source: str) -
     if found is not None:
         split, row, value = found
         raise DataError(f"{source} {split} row {row}: label column {column!r} is {value!r}, not a number; "
-                        "pairs need 0/1 or a score, so map the values to numbers")
+                        "pairs need 0/1 or a score, triplets a margin scale, so map the values to numbers")
 
 
 def _reads_as_number(value: Any) -> bool:
@@ -282,8 +287,6 @@ def load_data(
         )
     if label_kind is not None and label_kind not in LABEL_KINDS:
         raise DataError(f"--label-kind {label_kind!r} is not one of {', '.join(LABEL_KINDS)}")
-    if len(text_columns) == 3 and label_column:
-        raise DataError("--text-columns names 3 columns (anchor, positive, negative), which take no --label-column; drop it")
     if len(text_columns) < 3 and not label_column:
         raise DataError(f"{source}: say which column holds the label with --label-column (columns: {', '.join(columns)})")
     if len(set(text_columns)) < len(text_columns) or label_column in text_columns:
@@ -377,7 +380,7 @@ def _map_labels(
         raw_labels[split] = labels
     if not splits:
         raise DataError(f"{source}: every row was dropped by the preset's label map; check the label column")
-    if n_texts == 2 and kind in (None, "score", "binary"):
+    if (n_texts == 2 and kind in (None, "score", "binary")) or n_texts == 3:
         _check_numeric(raw_labels, label_column, source)
     kind = kind or _infer_kind(raw_labels, n_texts, label_column, source)
     label_names = None
@@ -393,7 +396,7 @@ def _map_labels(
         if score_range is not None:
             labels = _scaled(labels, score_range)
         _check_labels(labels, kind, label_column, split, source)
-        out[split] = ds.remove_columns("label").add_column("label", [float(v) if kind == "score" else int(v) for v in labels])
+        out[split] = ds.remove_columns("label").add_column("label", [int(v) if kind == "binary" else float(v) for v in labels])
     return out, kind, label_names
 
 
