@@ -170,9 +170,9 @@ def export_onnx(
     if in_place:
         existing = [name for name in wanted if (source / name).exists()]
         if existing and not overwrite:
-            raise ConfigError(f"{source / existing[0]} already exists; pass --overwrite to replace it or choose --out")
+            raise ConfigError(f"{source / existing[0]} already exists; pass --overwrite to replace it or choose --output")
     else:
-        check_output_dir(out, overwrite=overwrite, flag="--out")
+        check_output_dir(out, overwrite=overwrite, flag="--output")
 
     from sentence_transformers import SentenceTransformer
 
@@ -201,7 +201,7 @@ def export_onnx(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return [source / name for name in wanted]
-    with atomic_dir(out, overwrite=overwrite, flag="--out") as tmp:
+    with atomic_dir(out, overwrite=overwrite, flag="--output") as tmp:
         shutil.copytree(source, tmp, dirs_exist_ok=True,
                         ignore=lambda _d, names: [n for n in names if n.startswith(".") or n == "checkpoints"])
         build(tmp)

@@ -57,7 +57,7 @@ def test_stdout_holds_the_table_and_the_training_log_goes_to_stderr(tiny_model_d
     assert lines[0].split() == ["metric", "validation_before", "validation", "test"] and "saved model" in lines[-1]
     assert len(lines) == 6 and "{" not in result.stdout  # four metrics: no trainer records among them
     assert "step 8/8: loss " in result.stderr  # 32 pairs, batch 8, 2 epochs: one line per logging step
-    library_bars = ("Loading weights", "Writing model shards")  # transformers' own
+    library_bars = ("Loading weights", "Writing model shards", "Computing widget examples")  # transformers' and sentence-transformers'
     if quiet:  # for a log file
         assert not any(bar in result.stderr for bar in library_bars), result.stderr
     else:
