@@ -14,7 +14,6 @@ from pathlib import Path
 
 import click
 from siamese_text_cli.progress import library_progress_bars
-from siamese_text_cli.verify import decision_rule
 
 from siamese_text.errors import ConfigError, DataError
 from siamese_text.scoring import METRICS
@@ -161,7 +160,7 @@ def score(
                 writer.writerow([a[i], b[i], f"{result['score'][i]:.6f}", *extra])
             written += len(chunk)
             bar.update(len(chunk))
-    click.echo(f"scored {written:,} pairs -> {output}" + (f" (same if {decision_rule(calibration)})" if calibration else ""))
+    click.echo(f"scored {written:,} pairs -> {output}" + (f" (same if {calibration.describe()})" if calibration else ""))
 
 
 def _chain(first: list[tuple[str, str]], rest: Iterator[list[tuple[str, str]]]) -> Iterator[list[tuple[str, str]]]:

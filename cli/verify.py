@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import click
 
 from siamese_text.scoring import METRICS
-
-if TYPE_CHECKING:
-    from siamese_text.calibration import Calibration
-
-
-def decision_rule(calibration: Calibration) -> str:
-    """``cosine >= 0.9939; threshold for precision 0.95 on mrpc validation, platt probabilities``:
-    :meth:`Calibration.describe` without brackets, to go inside the ``(same if ...)`` of verify and score."""
-    from siamese_text.evaluation import parse_objective
-
-    name, target = parse_objective(calibration.objective)
-    objective = f"best {name}" if target is None else f"{name} {target:g}"
-    return (f"{calibration.metric} >= {calibration.threshold:.4f}; threshold for {objective} on {calibration.fitted_on}, "
-            f"{calibration.method} probabilities")
 
 
 @click.command()
@@ -61,4 +46,4 @@ def verify(model: str, text_a: str, text_b: str, metric: str | None, as_json: bo
         click.echo(f"not calibrated: {not_calibrated_message(model)}", err=True)
         return
     click.echo(f"probability {record['probability']:.2f} that they are the same")
-    click.echo(f"decision   {'same' if record['same'] else 'not the same'} (same if {decision_rule(calibration)})")
+    click.echo(f"decision   {'same' if record['same'] else 'not the same'} (same if {calibration.describe()})")

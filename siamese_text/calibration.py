@@ -92,7 +92,12 @@ class Calibration:
         return " ".join(x for x in (self.dataset, config, self.split) if x) or "given pairs"
 
     def describe(self) -> str:
-        return f"{self.metric} >= {self.threshold:.4f} ({self.objective} on {self.fitted_on}, {self.method} probabilities)"
+        """``cosine >= 0.9939; threshold for precision 0.95 on mrpc validation, platt probabilities``: no brackets,
+        so that it reads inside the ``(same if ...)`` of verify and score."""
+        name, target = parse_objective(self.objective)
+        objective = f"best {name}" if target is None else f"{name} {target:g}"
+        return (f"{self.metric} >= {self.threshold:.4f}; threshold for {objective} on {self.fitted_on}, "
+                f"{self.method} probabilities")
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, **asdict(self)}
