@@ -13,18 +13,18 @@ from siamese_text.storage import atomic_file, check_output_file
 
 
 def read_texts(path: str, *, column: str | None) -> list[str]:
-    """Texts of a .txt file (one per line) or of one column of a .csv/.tsv/.jsonl file; empty texts are refused."""
+    """Texts of a .txt file (one per line) or of one column of a .csv/.tsv/.jsonl/.parquet file; empty texts are refused."""
     from siamese_text.errors import ConfigError, DataError
 
     file = Path(path)
     if not file.is_file():
         raise DataError(f"--input {path} does not exist; give a .txt file with one text per line")
     suffix = file.suffix.lower()
-    if suffix not in (".txt", ".csv", ".tsv", ".jsonl"):
-        raise DataError(f"--input {path} has suffix {suffix or '(none)'}; use .txt, .csv, .tsv or .jsonl")
+    if suffix not in (".txt", ".csv", ".tsv", ".jsonl", ".parquet"):
+        raise DataError(f"--input {path} has suffix {suffix or '(none)'}; use .txt, .csv, .tsv, .jsonl or .parquet")
     if suffix == ".txt":
         if column:
-            raise ConfigError("--column is for .csv/.tsv/.jsonl inputs; a .txt input has one text per line")
+            raise ConfigError("--column is for .csv/.tsv/.jsonl/.parquet inputs; a .txt input has one text per line")
         texts = file.read_text(encoding="utf-8").splitlines()
     else:
         if not column:
@@ -42,6 +42,16 @@ def read_texts(path: str, *, column: str | None) -> list[str]:
 def _column(file: Path, column: str) -> list[Any]:
     from siamese_text.errors import DataError
 
+    if file.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(file)
+        except Exception as exc:  # noqa: BLE001 - any parser error becomes one line naming the file
+            raise DataError(f"--input {file}: cannot read it ({str(exc).splitlines()[0]}); check it is a parquet file") from exc
+        if column not in table.column_names:
+            raise DataError(f"--input {file} has no column {column!r}; its columns are {', '.join(table.column_names)}")
+        return table.column(column).to_pylist()
     if file.suffix.lower() == ".jsonl":
         rows = []
         for i, line in enumerate(file.read_text(encoding="utf-8").splitlines()):
@@ -69,8 +79,8 @@ def save_npy(out: Path, array: Any) -> None:
 
 @click.command()
 @click.argument("model")
-@click.option("--input", "input_path", required=True, help="Texts: .txt (one per line), or .csv/.tsv/.jsonl with --column.")
-@click.option("--column", default=None, help="The text column of a .csv/.tsv/.jsonl input.")
+@click.option("--input", "input_path", required=True, help="Texts: .txt (one per line), or .csv/.tsv/.jsonl/.parquet with --column.")
+@click.option("--column", default=None, help="The text column of a .csv/.tsv/.jsonl/.parquet input.")
 @click.option("--output", "-o", "output_path", required=True, help="The .npy file to write (float32, n x dimension).")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
 @click.option("--onnx-file", default=None, help="With --backend onnx: e.g. onnx/model_qint8_quantized.onnx (default onnx/model.onnx).")

@@ -34,7 +34,7 @@ def _check_columns(path: Path, names: list[str], wanted: tuple[str, str]) -> Non
 def _texts(path: Path, row: int, a: object, b: object, wanted: tuple[str, str]) -> tuple[str, str]:
     for name, value in zip(wanted, (a, b), strict=True):
         if not isinstance(value, str) or not value.strip():
-            what = "missing" if value is None else "empty" if isinstance(value, str) else f"not text ({value!r})"
+            what = "empty" if value is None or isinstance(value, str) else f"not text ({value!r})"
             raise DataError(f"{path} row {row}: column {name!r} is {what}; fill or remove that row")
     return a, b  # type: ignore[return-value]
 

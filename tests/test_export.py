@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -125,6 +126,13 @@ def test_encode_cli_reads_a_table_column(saved: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), SiameseEncoder.load(saved).encode(["the cat sat", "a dog, ran"]),
                                atol=1e-6)
+    parquet = tmp_path / "t.parquet"
+    datasets.Dataset.from_dict({"id": [1, 2], "text": ["the cat sat", "a dog, ran"]}).to_parquet(str(parquet))
+    result = run("encode", str(saved), "--input", str(parquet), "--column", "text", "-o", str(tmp_path / "p.npy"))
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), np.load(tmp_path / "e.npy"))
+    result = run("encode", str(saved), "--input", str(parquet), "--column", "txt", "-o", str(tmp_path / "q.npy"))
+    assert result.exit_code == 2 and "has no column 'txt'; its columns are id, text" in result.output
 
 
 def test_export_in_place_and_refuses_to_overwrite(saved: Path, tmp_path: Path) -> None:
@@ -182,7 +190,7 @@ def test_export_bad_input(case: str, message: str, saved: Path, exported: Path, 
         ("no-input", "does not exist"),
         ("empty-line", "line 2 is empty"),
         ("empty-row", "row 3, column 'text' is empty"),  # data rows from 0, as train and score number them
-        ("bad-suffix", "use .txt, .csv, .tsv or .jsonl"),
+        ("bad-suffix", "use .txt, .csv, .tsv, .jsonl or .parquet"),
         ("csv-no-column", "name its text column with --column"),
         ("csv-wrong-column", "has no column 'txt'"),
         ("not-npy", "ending in .npy"),
