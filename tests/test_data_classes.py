@@ -139,8 +139,8 @@ def test_more_columns_than_roles(tmp_path):
     path.write_text("a,b,c,d\nw,x,y,z\n")
     with pytest.raises(DataError, match="names 4 columns .*give 1 .*, 2 .* or 3"):
         load_data(str(path), text_columns=("a", "b", "c", "d"))
-    with pytest.raises(DataError, match="take no --label-column"):
-        load_data(str(path), text_columns=("a", "b", "c"), label_column="d")
+    with pytest.raises(DataError, match="label column 'd' is 'z', not a number; .*triplets a margin scale"):
+        load_data(str(path), text_columns=("a", "b", "c"), label_column="d")  # a triplet's label scales its margin
     with pytest.raises(DataError, match="--label-kind class takes one text column"):
         load_data(str(path), text_columns=("a", "b"), label_column="d", label_kind="class")
 
