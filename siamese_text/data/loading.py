@@ -178,24 +178,15 @@ def _check_labels(labels: list[Any], kind: str, column: str, split: str, source:
 
 
 def _check_numeric(raw_labels: dict[str, list[Any]], column: str, source: str) -> None:
-    """Pair labels are numbers: name the first row holding anything else.
+    """Pair and triplet labels are numbers: name the first row holding anything else.
 
     One word such as 'yes' in a CSV column makes the whole column text ('0', '1', 'yes'), so the row
     named is the first whose value cannot be read as a number, else the first holding text at all.
     """
-    found = None
-    for split, labels in raw_labels.items():
-        for row, value in enumerate(labels):
-            if _is_missing(value) or isinstance(value, (int, float)):
-                continue
-            if not _reads_as_number(value):
-                found = (split, row, value)
-                break
-            found = found or (split, row, value)
-        if found and not _reads_as_number(found[2]):
-            break
-    if found is not None:
-        split, row, value = found
+    texts = [(split, row, value) for split, labels in raw_labels.items() for row, value in enumerate(labels)
+             if not _is_missing(value) and not isinstance(value, (int, float))]
+    if texts:
+        split, row, value = next((t for t in texts if not _reads_as_number(t[2])), texts[0])
         raise DataError(f"{source} {split} row {row}: label column {column!r} is {value!r}, not a number; "
                         "pairs need 0/1 or a score, triplets a margin scale, so map the values to numbers")
 
@@ -403,7 +394,7 @@ def _map_labels(
 def _score_range(
     raw_labels: dict[str, list[Any]], stated: tuple[float, float] | None, column: str, source: str
 ) -> tuple[float, float] | None:
-    """The range to scale every split's scores from: a stated one, or 0-5 (STS) when some exceed 1 and none 5.
+    """The range to scale every split's scores from: a stated one, or 0-5 (STS) when some exceed 1 and none exceeds 5.
 
     Decided once over all splits, so that a split whose scores happen to stay below 1 is scaled
     like the others.
