@@ -70,7 +70,11 @@ def calibrate(
         f"ECE {fit['ece']:.4f} (in-sample; judge it on other pairs)"
     )
     click.echo(f"saved {folder / CALIBRATION_FILE}")
+    from siamese_text.errors import ModelError
     from siamese_text.model_card import is_generated_card, write_model_card
 
     if is_generated_card(folder):  # the card shows the threshold: keep it in step (a card someone else wrote stays)
-        click.echo(f"updated the model card {write_model_card(folder)}")
+        try:
+            click.echo(f"updated the model card {write_model_card(folder)}")
+        except ModelError as exc:  # the calibration is saved and sound; only the card is left as it was
+            click.echo(f"warning: the model card was not updated: {exc}", err=True)

@@ -211,6 +211,12 @@ def test_recalibrating_updates_our_model_card_and_leaves_another_alone(model, bi
     result = run("calibrate", other, "--dataset", binary_folder, *BIN)
     assert result.exit_code == 0, result.output
     assert (other / "README.md").read_text() == "# my own notes\n" and "model card" not in result.output
+    card = (model / "README.md").read_text()
+    (model / "results.json").write_text("{broken")  # the card cannot be rendered: the calibration still stands
+    result = run("calibrate", model, "--dataset", binary_folder, *BIN, "--overwrite")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "warning: the model card was not updated:" in result.output and "results.json is not valid JSON" in result.output
+    assert (model / "README.md").read_text() == card and load_calibration(model).objective == "f1"
 
 
 def test_hamming_calibration_decides_on_differing_sign_bits(model, binary_folder, tmp_path, tiny_encoder):
