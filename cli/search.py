@@ -56,8 +56,8 @@ def search(folder: str, queries: tuple[str, ...], top_k: int, queries_file: str 
         if model_backend == "onnx" or model is not None:
             from siamese_text.encoder import SiameseEncoder
 
-            kwargs = {"file_name": onnx_file} if onnx_file else None
-            encoder = SiameseEncoder.load(model or index.model, backend=model_backend, model_kwargs=kwargs)
+            kwargs = {"backend": model_backend, "model_kwargs": {"file_name": onnx_file} if onnx_file else None}
+            encoder = SiameseEncoder.load(model, **kwargs) if model is not None else index.load_model(**kwargs)
             index.use_encoder(encoder, moved=model is not None)
         results = index.search(texts, top_k=top_k, batch_size=batch_size)
     if as_json:

@@ -340,19 +340,23 @@ class SemanticIndex:
     def encoder(self) -> SiameseEncoder:
         """The encoder for text queries; loaded from the manifest's model on first use."""
         if self._encoder is None:
-            from siamese_text.encoder import SiameseEncoder
-
             if self.model == "unknown":
                 raise ModelError("this index was built from embeddings without a model; search it with search_embeddings() "
                                  "or load it with model=PATH (--model PATH in the CLI)")
-            try:
-                encoder = SiameseEncoder.load(self.model)
-            except ModelError as exc:
-                reason = (str(exc.__cause__ or "").strip() or str(exc)).splitlines()[0]
-                raise ModelError(f"cannot load this index's model {self.model!r} ({reason}); if the model moved, pass "
-                                 "where it is now: --model PATH (model=PATH in SemanticIndex.load)") from exc
-            self._encoder = self._checked(encoder, where="this index")
+            self._encoder = self._checked(self.load_model(), where="this index")
         return self._encoder
+
+    def load_model(self, **kwargs: Any) -> SiameseEncoder:
+        """The model the index records, loaded with ``SiameseEncoder.load(model, **kwargs)`` (e.g. ``backend="onnx"``);
+        if it cannot be loaded, the error says how to give the model's new place."""
+        from siamese_text.encoder import SiameseEncoder
+
+        try:
+            return SiameseEncoder.load(self.model, **kwargs)
+        except ModelError as exc:
+            reason = (str(exc.__cause__ or "").strip() or str(exc)).splitlines()[0]
+            raise ModelError(f"cannot load this index's model {self.model!r} ({reason}); if the model moved, pass "
+                             "where it is now: --model PATH (model=PATH in SemanticIndex.load)") from exc
 
     def _checked(self, encoder: SiameseEncoder, *, where: str, by_name: bool = True) -> SiameseEncoder:
         """``encoder`` if it is the index's model: same name (unless ``by_name`` is false), dimension and probe embedding."""

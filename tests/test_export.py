@@ -259,3 +259,17 @@ def test_search_embeds_queries_with_the_onnx_export(exported: Path, tmp_path: Pa
     assert abs(t[0]["score"] - o[0]["score"]) < 1e-4
     bad = run("search", str(index), "x", "--onnx-file", "onnx/model.onnx")
     assert bad.exit_code == 2 and "--model-backend onnx" in bad.output
+
+
+def test_onnx_search_with_a_moved_model_says_how_to_give_it(exported: Path, tmp_path: Path):
+    model, moved, index = tmp_path / "model", tmp_path / "moved", tmp_path / "index"
+    shutil.copytree(exported, model)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\nmy card was lost\n")
+    assert run("index", "build", str(model), str(corpus), "-o", str(index), "-q").exit_code == 0
+    model.rename(moved)
+    one_error_line(run("search", str(index), "my card", "--model-backend", "onnx"),
+                   "if the model moved, pass where it is now: --model PATH")
+    found = run("search", str(index), "my card was lost", "--model-backend", "onnx", "--model", str(moved), "--json", "-k", "1")
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.output)[0]["hits"][0]["text"] == "my card was lost"
