@@ -43,12 +43,9 @@ def _column(file: Path, column: str) -> list[Any]:
     from siamese_text.errors import DataError
 
     if file.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
+        from siamese_text_cli.index import _read_table
 
-        try:
-            table = pq.read_table(file)
-        except Exception as exc:  # noqa: BLE001 - any parser error becomes one line naming the file
-            raise DataError(f"--input {file}: cannot read it ({str(exc).splitlines()[0]}); check it is a parquet file") from exc
+        table = _read_table(file, column)
         if column not in table.column_names:
             raise DataError(f"--input {file} has no column {column!r}; its columns are {', '.join(table.column_names)}")
         return table.column(column).to_pylist()

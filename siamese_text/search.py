@@ -371,11 +371,10 @@ class SemanticIndex:
             probe = np.asarray(encoder.encode(PROBE_TEXT), dtype=np.float64)
             ref = np.asarray(self.probe, dtype=np.float64)
             cos = probe @ ref / max(np.linalg.norm(probe) * np.linalg.norm(ref), 1e-12)
-            if cos < 0.999 and by_name:
-                raise ModelError(f"model {given!r} no longer embeds text as when {where} was built (was it retrained?); "
-                                 "rebuild the index")
             if cos < 0.999:
-                raise ModelError(f"model {given!r} does not embed text as {self.model!r} did when {where} was built; "
+                raise ModelError(f"model {given!r} no longer embeds text as when {where} was built (was it retrained?); "
+                                 "rebuild the index" if by_name else
+                                 f"model {given!r} does not embed text as {self.model!r} did when {where} was built; "
                                  "pass that model or rebuild the index")
         return encoder
 

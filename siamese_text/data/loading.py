@@ -371,7 +371,7 @@ def _map_labels(
         raw_labels[split] = labels
     if not splits:
         raise DataError(f"{source}: every row was dropped by the preset's label map; check the label column")
-    if (n_texts == 2 and kind in (None, "score", "binary")) or n_texts == 3:
+    if n_texts > 1:  # pairs and triplets: class labels may be text
         _check_numeric(raw_labels, label_column, source)
     kind = kind or _infer_kind(raw_labels, n_texts, label_column, source)
     label_names = None
