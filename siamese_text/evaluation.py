@@ -120,6 +120,8 @@ def evaluate_scored_pairs(
 
     if not (len(a) == len(b) == len(scores)):
         raise DataError(f"{len(a)} texts a, {len(b)} texts b and {len(scores)} scores: give one score per pair")
+    if len(scores) < 2:
+        raise DataError(f"{len(scores)} scored pairs are too few for a correlation; give at least 2")
     metrics = _check_metrics(metrics)
     ea, eb = embed_pairs(encoder, a, b, batch_size=batch_size)
     gold = np.asarray(scores, dtype=np.float64)
@@ -347,8 +349,14 @@ def _retrieval_metrics(
     import torch
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    query_ids, corpus_ids = _ids(len(query_emb)), _ids(len(corpus_emb))
-    q_tensor = torch.from_numpy(np.ascontiguousarray(query_emb, dtype=np.float32))
+    # sentence-transformers drops queries without a relevant document from its query list, so the
+    # embeddings handed back must be those of the kept queries only, in the same order.
+    keep = [i for i, docs in enumerate(relevant.values()) if docs]
+    if not keep:
+        raise DataError(f"none of the {len(relevant)} queries has a relevant document in the corpus; nothing to rank")
+    docs_of = list(relevant.values())
+    query_ids, corpus_ids = _ids(len(keep)), _ids(len(corpus_emb))
+    q_tensor = torch.from_numpy(np.ascontiguousarray(query_emb[keep], dtype=np.float32))
 
     class _Precomputed(InformationRetrievalEvaluator):
         def embed_inputs(self, model: Any, sentences: Any, encode_fn_name: str | None = None, **kwargs: Any) -> Any:
@@ -360,7 +368,7 @@ def _retrieval_metrics(
     evaluator = _Precomputed(
         queries=dict(zip(query_ids, query_ids, strict=True)),
         corpus=dict(zip(corpus_ids, corpus_ids, strict=True)),
-        relevant_docs={query_ids[i]: docs for i, docs in enumerate(relevant.values())},
+        relevant_docs={qid: docs_of[i] for qid, i in zip(query_ids, keep, strict=True)},
         mrr_at_k=list(MRR_AT), ndcg_at_k=list(NDCG_AT), accuracy_at_k=[1, 5, 10],
         precision_recall_at_k=list(RECALL_AT), map_at_k=list(MAP_AT),
         corpus_chunk_size=corpus_chunk_size, score_functions=score_functions, write_csv=False,
@@ -400,6 +408,8 @@ def evaluate_retrieval(
         raise DataError(f"{len(queries)} queries but {len(relevant)} sets of relevant documents; give one set per query")
     if not corpus:
         raise DataError("the corpus is empty; give at least one document to search")
+    if not queries:
+        raise DataError("there are no queries; give at least one query text")
     query_emb, corpus_emb = (encoder.encode(list(texts), batch_size=batch_size) for texts in (queries, corpus))
     ids = _ids(len(corpus))
     return _retrieval_metrics(query_emb, corpus_emb, {str(i): {ids[j] for j in rel} for i, rel in enumerate(relevant)}, metrics)

@@ -213,6 +213,8 @@ def test_dispatcher_checks_its_input(tiny_encoder):
         evaluation.evaluate_binary_pairs(tiny_encoder, ["a", "b", "c"], ["a", "b"], [0, 1, 0])
     with pytest.raises(DataError, match="only label 0 rows"):
         evaluation.evaluate_binary_pairs(tiny_encoder, ["a cat", "the dog"], ["a dog", "the cat"], [0, 0])
+    with pytest.raises(DataError, match="1 scored pairs are too few for a correlation; give at least 2"):
+        evaluation.evaluate_scored_pairs(tiny_encoder, ["a cat"], ["a dog"], [0.5])
 
 
 def test_class_centroids_are_the_per_class_means_in_first_seen_order():
@@ -243,3 +245,21 @@ def test_summary_keeps_the_kind_s_figures_in_order_or_everything():
     assert list(summary_metrics({"t": {"cosine_mrr@10": 1.0, "cosine_recall@5": 2.0}}, "query-document")["t"]) == ["cosine_mrr@10"]
     assert summary_metrics(metrics, "unknown-kind") is metrics
     assert summary_metrics({"t": {"something_else": 1.0}}, "class") == {"t": {"something_else": 1.0}}
+
+
+def test_queries_without_a_relevant_text_are_skipped_not_misaligned(tiny_encoder):
+    """sentence-transformers drops such queries; the embeddings handed to it must drop them too."""
+    corpus = ["the cat sat on the mat", "a dog ran in the park", "my card was lost", "how do i reset my password"]
+    queries = ["cat on a mat", "nothing relevant here", "lost my card"]
+    with_gap = evaluation.evaluate_retrieval(tiny_encoder, queries, corpus, [{0}, set(), {2}])
+    without = evaluation.evaluate_retrieval(tiny_encoder, [queries[0], queries[2]], corpus, [{0}, {2}])
+    assert with_gap == without and with_gap["queries"] == 2.0
+    with pytest.raises(DataError, match="none of the 2 queries has a relevant document"):
+        evaluation.evaluate_retrieval(tiny_encoder, queries[:2], corpus, [set(), set()])
+    with pytest.raises(DataError, match="no queries"):
+        evaluation.evaluate_retrieval(tiny_encoder, [], corpus, [])
+    # A query class the corpus lacks is skipped by the 1-NN and the centroid figures alike.
+    q = datasets.Dataset.from_dict({"text": ["a cat sat", "my card", "a boat"], "label": [0, 1, 9]})
+    c = datasets.Dataset.from_dict({"text": corpus, "label": [0, 0, 1, 1]})
+    known = datasets.Dataset.from_dict({"text": ["a cat sat", "my card"], "label": [0, 1]})
+    assert evaluation.evaluate_classes(tiny_encoder, q, c) == evaluation.evaluate_classes(tiny_encoder, known, c)
