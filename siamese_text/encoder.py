@@ -142,11 +142,21 @@ class SiameseEncoder:
             raise _model_error(name, exc) from exc
         return cls(model, name_or_path=name)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write a sentence-transformers folder at ``path`` (which must be new or empty)."""
-        path = Path(path)
-        self.model.save(str(path))
-        return path
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write a sentence-transformers folder at ``path``, atomically (built beside it, then renamed).
+
+        An existing non-empty folder is refused unless ``overwrite``, which replaces it whole, so no
+        file of an earlier model (a calibration, a Normalize module) is left behind.
+        """
+        from siamese_text.storage import atomic_dir
+
+        with atomic_dir(path, overwrite=overwrite, flag="folder", overwrite_hint="overwrite=True") as tmp:
+            self.write_files(tmp)
+        return Path(path)
+
+    def write_files(self, folder: str | os.PathLike) -> None:
+        """Write the model's files into ``folder`` as it is, for callers that build their own atomic folder."""
+        self.model.save(str(folder))
 
     def set_dropout(self, p: float) -> int:
         """Set the drop probability of every dropout layer (hidden and attention) to ``p``; returns how many.
@@ -217,6 +227,13 @@ class SiameseEncoder:
             texts = [texts]
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+        if not texts:  # sentence-transformers returns a 1-D (0,) array here; keep the n x dimension shape
+            empty = np.zeros((0, self.dimension), dtype=np.float32)
+            if convert_to_tensor:
+                import torch
+
+                return torch.from_numpy(empty)
+            return empty
         embeddings = self.model.encode(
             list(texts),
             batch_size=batch_size,

@@ -88,6 +88,8 @@ def _as_2d(x, name: str):
     if not _is_torch(x):
         x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1:
+        if x.shape[0] == 0:
+            raise DataError(f"{name} is empty; give one embedding (a vector) or an n x dimension array")
         x = x[None, :]
     if x.ndim != 2:
         raise DataError(f"{name} must be a 1-D or 2-D array of embeddings, got {x.ndim} dimensions")

@@ -10,6 +10,7 @@ output folder with ``results.json``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -18,7 +19,7 @@ import platform
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -366,7 +367,7 @@ def train(
 
     metrics: dict[str, dict[str, float]] = {}
     t_start = time.perf_counter()
-    with atomic_dir(config.output, overwrite=config.overwrite) as tmp:
+    with atomic_dir(config.output, overwrite=config.overwrite) as tmp, _quiet_transformers():
         if before_split:
             metrics[f"{before_split}_before"] = _evaluate(encoder, data, before_split, train_rows)
         if config.checkpoint_every and not config.resume:
@@ -394,7 +395,6 @@ def train(
         trainer = SentenceTransformerTrainer(
             model=encoder.model, args=args, train_dataset=train_ds, loss=loss, callbacks=all_callbacks
         )
-        _quiet_transformers()
         _log_lines_not_dicts(trainer, progress=progress, log=log)
         t0 = time.perf_counter()
         if resume_from is not None:
@@ -418,7 +418,7 @@ def train(
         if test_split and test_split != eval_split:
             metrics[test_split] = _evaluate(encoder, data, test_split, train_rows)
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
-        encoder.save(tmp)
+        encoder.write_files(tmp)  # into train()'s own atomic folder, beside results.json and the card
         results = {
             "dataset": {"name": config.dataset, "id": data.source, "config": data.config, "roles": data.roles,
                         "label_kind": data.label_kind, "rows": {k: len(v) for k, v in data.splits.items()}},
@@ -511,7 +511,16 @@ def _warmup(ratio: float) -> dict[str, float]:
     return {"warmup_steps": ratio} if int(transformers.__version__.split(".")[0]) >= 5 else {"warmup_ratio": ratio}
 
 
-def _quiet_transformers() -> None:
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Only errors from transformers and sentence-transformers while training; their levels are set back after."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    for name in ("sentence_transformers", "transformers"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("sentence_transformers", "transformers")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

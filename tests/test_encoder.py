@@ -56,6 +56,27 @@ def test_saved_folder_is_a_sentence_transformers_model(tiny_encoder, tmp_path):
     assert loaded.pooling == "mean" and loaded.normalize and loaded.max_seq_length == 32
 
 
+def test_save_is_atomic_and_replaces_a_folder_whole_only_when_asked(tiny_encoder, tiny_model_dir, tmp_path):
+    folder = tmp_path / "m"
+    tiny_encoder.save(folder)
+    (folder / "siamese_calibration.json").write_text("{}")  # something an earlier model left there
+    plain = SiameseEncoder.from_pretrained(str(tiny_model_dir), pooling="max", normalize=False, max_seq_length=32)
+    with pytest.raises(ConfigError, match="already exists and is not empty; pass overwrite=True"):
+        plain.save(folder)
+    assert SiameseEncoder.load(folder).normalize  # untouched
+    plain.save(folder, overwrite=True)
+    assert not (folder / "siamese_calibration.json").exists() and not (folder / "2_Normalize").exists()
+    loaded = SiameseEncoder.load(folder)
+    assert loaded.pooling == "max" and not loaded.normalize
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folder left beside it
+
+
+def test_no_texts_give_an_empty_n_by_dimension_result(tiny_encoder):
+    assert tiny_encoder.encode([]).shape == (0, 32) and tiny_encoder.encode([]).dtype == np.float32
+    assert tuple(tiny_encoder.encode([], convert_to_tensor=True).shape) == (0, 32)
+    assert tiny_encoder.similarity([], []).shape == (0,)
+
+
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan", "dot"])
 def test_similarity_metrics_rank_a_text_highest_with_itself(tiny_encoder, metric):
     sims = tiny_encoder.similarity([TEXTS[0]] * 4, TEXTS, metric=metric)
