@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from siamese_text.data.loading import check_validation_split, column_names
+from siamese_text.data.presets import LABEL_KINDS
 from siamese_text.encoder import DEFAULT_MODEL, POOLING_MODES, check_dropout
 from siamese_text.errors import ConfigError
 from siamese_text.scoring import DISTANCES
@@ -149,14 +151,10 @@ def check_scaled_options(loss: str, distance: str, margin: float | None) -> None
         raise ConfigError(f"--loss {loss} compares cosine similarities; use --distance cosine and no --margin, or --loss {other}")
 
 
-def check_validation_split(fraction: float | None) -> None:
-    """Refuse a held-out share of the train rows outside (0, 1)."""
-    if fraction is not None and not 0 < fraction < 1:
-        raise ConfigError(f"--validation-split is the share of train rows held out, in (0, 1), e.g. 0.1; got {fraction}")
-
-
 def check_margin(loss: str, distance: str, margin: float, *, normalized: bool, dimension: int | None = None) -> None:
     """Refuse a margin that cannot work for the distance, saying why."""
+    if not math.isfinite(margin):
+        raise ConfigError(f"--margin must be a finite number, got {margin}; give a positive margin such as 0.5")
     if margin <= 0:
         what = "negatives are never pushed apart" if "contrastive" in loss else "every triplet already satisfies it"
         raise ConfigError(f"--margin must be positive, got {margin}: with it {what}")
@@ -228,6 +226,9 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.text_columns = column_names(self.text_columns)
+        if self.label_kind is not None and self.label_kind not in LABEL_KINDS:
+            raise ConfigError(f"--label-kind {self.label_kind!r} is not one of {', '.join(LABEL_KINDS)}")
         if self.loss is not None and self.loss not in LOSSES:
             raise ConfigError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
         if self.distance not in DISTANCES:

@@ -211,6 +211,16 @@ def _embed(model: nn.Module, sentence_features: Iterable[dict[str, Tensor]]) -> 
     return [model(features)["sentence_embedding"] for features in sentence_features]
 
 
+def _normalizes(model: nn.Module) -> bool:
+    """Whether the model ends in a Normalize module (its embeddings are unit vectors)."""
+    return any(type(module).__name__ == "Normalize" for module in model.children())
+
+
+def _dimension(model: nn.Module) -> int | None:
+    get = getattr(model, "get_embedding_dimension", None) or getattr(model, "get_sentence_embedding_dimension", None)
+    return int(get()) if get is not None and get() is not None else None
+
+
 class _SiameseLoss(nn.Module):
     name = ""
 
@@ -220,6 +230,8 @@ class _SiameseLoss(nn.Module):
         self.distance = distance
         self.distance_fn = _distance_fn(distance)
         self.margin = DEFAULT_MARGINS[self.name][distance] if margin is None else float(margin)
+        if margin is not None:  # train() checks too; this covers losses built directly, as in a plain trainer
+            check_margin(self.name, distance, self.margin, normalized=_normalizes(model), dimension=_dimension(model))
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"distance": self.distance, "margin": self.margin}

@@ -11,10 +11,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from siamese_text.errors import DataError
+
 __all__ = ["mine_all_triplets", "mine_batch_hard", "mine_batch_semi_hard"]
 
 
-def _masks(labels: Tensor) -> tuple[Tensor, Tensor]:
+def _masks(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """(same class and not the row itself, other class) masks; labels of shape ``(n, 1)`` are taken as ``(n,)``."""
+    if labels.dim() == 2 and labels.shape[1] == 1:
+        labels = labels.view(-1)
+    if labels.dim() != 1:
+        raise DataError(f"labels must be n class labels (shape (n,)), got shape {tuple(labels.shape)}")
+    n = len(labels)
+    if tuple(distances.shape) != (n, n):
+        raise DataError(f"distances of shape {tuple(distances.shape)} do not match {n} labels; give an {n} x {n} matrix")
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
     return same & ~eye, ~same
@@ -22,7 +32,7 @@ def _masks(labels: Tensor) -> tuple[Tensor, Tensor]:
 
 def mine_all_triplets(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Every valid triplet of the batch (batch-all)."""
-    positive, negative = _masks(labels)
+    positive, negative = _masks(distances, labels)
     valid = positive[:, :, None] & negative[:, None, :]
     a, p, n = valid.nonzero(as_tuple=True)
     return a, p, n
@@ -33,7 +43,7 @@ def mine_batch_hard(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, 
 
     Anchors with no positive or no negative in the batch are skipped.
     """
-    positive, negative = _masks(labels)
+    positive, negative = _masks(distances, labels)
     d = distances.detach()
     has = positive.any(1) & negative.any(1)
     hardest_pos = d.masked_fill(~positive, float("-inf")).argmax(1)
@@ -49,7 +59,7 @@ def mine_batch_semi_hard(distances: Tensor, labels: Tensor) -> tuple[Tensor, Ten
     is the hardest that is not harder than the positive. Where none is farther than the positive, the
     farthest negative is used (the least harmful choice, as in FaceNet's reference code).
     """
-    positive, negative = _masks(labels)
+    positive, negative = _masks(distances, labels)
     d = distances.detach()
     a, p = positive.nonzero(as_tuple=True)
     if len(a) == 0:

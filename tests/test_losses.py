@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from siamese_text.config import check_margin
-from siamese_text.errors import ConfigError
+from siamese_text.errors import ConfigError, DataError
 from siamese_text.losses import (
     BatchAllTripletLoss,
     BatchCentroidSoftmaxLoss,
@@ -128,6 +128,18 @@ def test_all_triplets_miner_counts_every_valid_triplet():
     L = labels.tolist()
     want = {(i, j, k) for i in range(len(L)) for j in range(len(L)) for k in range(len(L)) if i != j and L[i] == L[j] and L[k] != L[i]}
     assert set(zip(a.tolist(), p.tolist(), n.tolist())) == want
+
+
+@pytest.mark.parametrize("miner", [mine_batch_hard, mine_batch_semi_hard, mine_all_triplets])
+def test_miners_take_column_labels_and_refuse_shapes_that_do_not_match(miner):
+    _, labels, d = _random_batch(3)
+    as_column = miner(d, labels.view(-1, 1))
+    for got, want in zip(as_column, miner(d, labels), strict=True):
+        assert torch.equal(got, want)
+    with pytest.raises(DataError, match=r"labels must be n class labels \(shape \(n,\)\), got shape \(2, 3\)"):
+        miner(torch.zeros(6, 6), torch.zeros(2, 3))
+    with pytest.raises(DataError, match=r"distances of shape \(5, 5\) do not match 6 labels"):
+        miner(torch.zeros(5, 5), torch.zeros(6))
 
 
 class FakeModel(torch.nn.Module):
@@ -288,6 +300,25 @@ def test_centroid_softmax_has_a_scale_not_a_margin():
 def test_impossible_margins_are_refused_with_a_reason(loss, distance, margin, normalized, match):
     with pytest.raises(ConfigError, match=match):
         check_margin(loss, distance, margin, normalized=normalized)
+
+
+@pytest.mark.parametrize("margin", [math.nan, math.inf, -math.inf])
+def test_a_margin_that_is_not_a_number_is_refused(margin):
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        check_margin("contrastive", "euclidean", margin, normalized=False)
+
+
+def test_losses_built_directly_check_their_margin_too(tiny_encoder):
+    """A plain sentence-transformers trainer never goes through TrainConfig, so the loss checks."""
+    with pytest.raises(ConfigError, match="must be positive"):
+        build_loss("contrastive", tiny_encoder.model, margin=-1)
+    with pytest.raises(ConfigError, match="must be positive"):
+        TripletLoss(tiny_encoder.model, margin=0)
+    with pytest.raises(ConfigError, match="normalised"):  # the tiny model ends in Normalize
+        BatchHardTripletLoss(tiny_encoder.model, distance="euclidean", margin=5.0)
+    with pytest.raises(ConfigError, match="Manhattan distance on 32-d unit vectors"):
+        build_loss("contrastive", tiny_encoder.model, distance="manhattan", margin=12.0)
+    assert build_loss("triplet", tiny_encoder.model, distance="euclidean", margin=1.5).margin == 1.5
 
 
 def test_margin_checks_that_pass():
