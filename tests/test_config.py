@@ -183,3 +183,11 @@ def test_default_max_seq_length_trains_a_model_with_fewer_positions(tiny_model_d
                          label_column="score", epochs=1, batch_size=8, output=str(tmp_path / "model"))
     train(config, progress=False, log=lambda _line: None)
     assert SiameseEncoder.load(tmp_path / "model").max_seq_length == 64
+
+
+def test_text_columns_as_one_string_and_an_unknown_label_kind() -> None:
+    assert TrainConfig(dataset="x.csv", text_columns="q, d").text_columns == ("q", "d")
+    with pytest.raises(ConfigError, match="--label-kind 'scores' is not one of score, binary, class, triplet"):
+        TrainConfig(dataset="x.csv", label_kind="scores")
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        TrainConfig(dataset="x.csv", loss="contrastive", margin=float("nan"))

@@ -37,6 +37,19 @@ def test_unknown_preset_lists_presets():
         load_data("stsbb")
 
 
+def test_text_columns_may_be_one_comma_separated_string_as_on_the_command_line(scored_csv):
+    data = load_data(str(scored_csv), text_columns="question, answer", label_column="similarity")
+    assert data.roles == {"text_a": "question", "text_b": "answer", "label": "similarity"}
+
+
+@pytest.mark.parametrize("fraction", [0, 1.0, 1.5, -0.2])
+def test_a_validation_share_outside_0_1_is_refused_before_loading(scored_csv, fraction):
+    from siamese_text.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--validation-split is the share of train rows held out, in \(0, 1\)"):
+        load_data(str(scored_csv), text_columns=("question", "answer"), label_column="similarity", validation_split=fraction)
+
+
 def test_bad_rows_are_named(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a,b,y\nhello there,hi,1\nx,,0\n")
@@ -177,3 +190,13 @@ def test_stsb_preset_from_the_cache():
     data = load_data("stsb")
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 5749, "validation": 1500, "test": 1379}
     assert data.label_kind == "score"
+
+
+@pytest.mark.parametrize("name", ["dev", "valid", "val"])
+def test_a_folder_s_dev_file_is_its_validation_split(scored_folder, name):
+    (scored_folder / "validation.csv").rename(scored_folder / f"{name}.csv")
+    data = load_data(str(scored_folder), text_columns=("sentence1", "sentence2"), label_column="score")
+    assert sorted(data.splits) == ["test", "train", "validation"] and len(data.split("validation")) == 8
+    (scored_folder / "test.csv").rename(scored_folder / "validation.csv")
+    with pytest.raises(DataError, match=rf"has more than one validation file \({name}, validation\); keep one of them"):
+        load_data(str(scored_folder), text_columns=("sentence1", "sentence2"), label_column="score")

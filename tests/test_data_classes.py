@@ -41,6 +41,15 @@ def test_pairs_are_balanced_correct_and_never_self():
     assert counts.max() - counts.min() <= 2
 
 
+@pytest.mark.parametrize("count", [0, -5, 2.5])
+def test_a_pair_or_triplet_count_below_one_is_refused(count):
+    ds = datasets.Dataset.from_dict({"text": ["a", "b", "c", "d"], "label": [0, 0, 1, 1]})
+    with pytest.raises(DataError, match=r"num_pairs \(--max-pairs\) must be a whole number of at least 1"):
+        class_pairs_dataset(ds, count)
+    with pytest.raises(DataError, match=r"num_triplets \(--max-pairs\) must be a whole number of at least 1"):
+        class_triplets_dataset(ds, count)
+
+
 def test_pairs_are_seeded():
     ds = class_ds()
     assert class_pairs_dataset(ds, 200, seed=1)[:] == class_pairs_dataset(ds, 200, seed=1)[:]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from siamese_text.data.presets import LABEL_KINDS, PRESETS, DatasetPreset, find_preset
-from siamese_text.errors import DataError
+from siamese_text.errors import ConfigError, DataError
 
 __all__ = ["PairData", "load_data", "column", "ROLE_COLUMNS"]
 
@@ -122,6 +123,20 @@ def _load_local(path: Path, shown: str) -> dict[str, Any]:
     return dict(loaded)
 
 
+VALIDATION_NAMES = ("dev", "valid", "val")  # files a folder may name its validation split by
+
+
+def _split_names(splits: dict[str, Any], shown: str) -> dict[str, Any]:
+    """A folder's ``dev``/``valid``/``val`` file is its validation split (one of them; not beside a ``validation`` file)."""
+    found = [name for name in VALIDATION_NAMES if name in splits]
+    if not found:
+        return splits
+    if len(found) > 1 or "validation" in splits:
+        names = ", ".join(sorted({*found, *(["validation"] if "validation" in splits else [])}))
+        raise DataError(f"{shown} has more than one validation file ({names}); keep one of them")
+    return {("validation" if name == found[0] else name): ds for name, ds in splits.items()}
+
+
 def _looks_like_path(dataset: str) -> bool:
     """A local path rather than a Hub id (``user/name``): a file extension, ./ ../ / ~ in front, or deeper folders."""
     return (Path(dataset).suffix.lower() in {*LOCAL_FORMATS, ".txt", ".xlsx", ".xls"}
@@ -134,7 +149,7 @@ def _load_raw(dataset: str, config: str | None) -> tuple[dict[str, Any], str]:
 
     path = Path(dataset).expanduser()
     if path.exists():
-        return _load_local(path, str(dataset)), str(dataset)
+        return _split_names(_load_local(path, str(dataset)), str(dataset)), str(dataset)
     if _looks_like_path(dataset):
         raise DataError(f"--dataset {dataset}: no such file or folder; check the path (or give a preset or a Hub id user/name)")
     if "/" not in dataset:
@@ -232,11 +247,26 @@ def _class_ids(raw_labels: dict[str, list[Any]], names: list[str] | None, column
     return {split: [ids[v] for v in labels] for split, labels in raw_labels.items()}, [str(v) for v in values]
 
 
+def column_names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Text column names as a tuple: ``"q,d"`` (as the CLI's --text-columns takes them) or ``("q", "d")``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(name.strip() for name in value.split(",") if name.strip())
+    return tuple(value)
+
+
+def check_validation_split(fraction: float | None) -> None:
+    """Refuse a held-out share of the train rows outside (0, 1)."""
+    if fraction is not None and not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+        raise ConfigError(f"--validation-split is the share of train rows held out, in (0, 1), e.g. 0.1; got {fraction}")
+
+
 def load_data(
     dataset: str,
     *,
     config: str | None = None,
-    text_columns: tuple[str, ...] | list[str] | None = None,
+    text_columns: str | Sequence[str] | None = None,
     label_column: str | None = None,
     label_kind: str | None = None,
     data_files: str | Path | None = None,
@@ -250,6 +280,8 @@ def load_data(
     ``validation_split`` holds that share of the train rows out, seeded, as the validation split of
     data that has none (class-labelled texts: that share of each class).
     """
+    check_validation_split(validation_split)
+    text_columns = column_names(text_columns)
     preset: DatasetPreset | None = find_preset(dataset, config)
     if data_files is not None and preset is None:
         raise DataError(f"data_files points a preset at local files, but {dataset!r} is not a preset ({', '.join(PRESETS)})")

@@ -212,10 +212,16 @@ def _anchor_stream(candidates: np.ndarray, count: int, rng: np.random.Generator)
     return np.concatenate([rng.permutation(candidates) for _ in range(rounds)])[:count]
 
 
+def _check_count(count: int, name: str) -> None:
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise DataError(f"{name} (--max-pairs) must be a whole number of at least 1, got {count!r}")
+
+
 def iter_class_pairs(
     labels: Sequence[int], num_pairs: int, *, seed: int = 42, allow_self: bool = False, chunk_size: int = 65536
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Balanced (i, j, same) index pairs in chunks: half same-class (1), half different (0), interleaved."""
+    _check_count(num_pairs, "num_pairs")
     index = ClassIndex.build(labels)
     if len(index.sizes) < 2:
         raise DataError("class-labelled data needs at least 2 classes to make negative pairs")
@@ -241,6 +247,7 @@ def iter_class_triplets(
     labels: Sequence[int], num_triplets: int, *, seed: int = 42, chunk_size: int = 65536
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(anchor, positive, negative) index triplets in chunks; anchors from classes with >= 2 texts."""
+    _check_count(num_triplets, "num_triplets")
     index = ClassIndex.build(labels)
     check_class_sizes(labels, minimum=1, names=None, why="a triplet")
     rng = np.random.default_rng(seed)
