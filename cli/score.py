@@ -129,7 +129,7 @@ def score(
 
     from siamese_text.calibration import load_calibration, not_calibrated_message, score_pairs
 
-    calibration = load_calibration(model) if Path(model).is_dir() else None
+    calibration = load_calibration(model)  # a folder or a Hub repo
     if calibration is not None and metric is not None and metric != calibration.metric:
         raise ConfigError(f"--metric {metric}: the calibration is for {calibration.metric}; drop --metric or recalibrate")
     chunks = read_pairs(pairs_path, wanted, chunk_size)  # nothing is read until iterated

@@ -17,14 +17,13 @@ from siamese_text.scoring import METRICS
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def verify(model: str, text_a: str, text_b: str, metric: str | None, as_json: bool) -> None:
     """Score TEXT_A against TEXT_B with MODEL; with a calibration, say how likely they are the same."""
-    from pathlib import Path
 
     from siamese_text.calibration import load_calibration, not_calibrated_message, score_pairs
     from siamese_text.errors import ConfigError
 
     if not text_a.strip() or not text_b.strip():
         raise ConfigError("TEXT_A and TEXT_B must both be non-empty texts")
-    calibration = load_calibration(model) if Path(model).is_dir() else None  # a broken file fails here, before loading weights
+    calibration = load_calibration(model)  # a folder or a Hub repo; a broken file fails here, before loading weights
     if calibration is not None and metric is not None and metric != calibration.metric:
         raise ConfigError(f"--metric {metric}: the calibration is for {calibration.metric}; drop --metric or recalibrate with --metric {metric}")
 

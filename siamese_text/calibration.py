@@ -279,9 +279,9 @@ def save_calibration(folder: str | os.PathLike, calibration: Calibration, *, ove
 
 
 def load_calibration(model: str | os.PathLike) -> Calibration | None:
-    """The calibration saved in a model folder, ``None`` if there is none; a broken file is a :class:`ModelError`."""
-    path = Path(model) / CALIBRATION_FILE
-    if not path.is_file():
+    """The calibration saved in a model folder or Hub repo, ``None`` if there is none; a broken file is a :class:`ModelError`."""
+    path = Path(model) / CALIBRATION_FILE if Path(model).is_dir() else _hub_calibration_file(str(model))
+    if path is None or not path.is_file():
         return None
     try:
         data = json.loads(path.read_text())
@@ -294,6 +294,23 @@ def load_calibration(model: str | os.PathLike) -> Calibration | None:
             f"{path} is not a valid calibration ({first}); delete it or recalibrate with "
             f"'siamtext calibrate {model} --dataset D --overwrite'"
         ) from exc
+
+
+def _hub_calibration_file(repo_id: str) -> Path | None:
+    """The calibration file of a Hub model (``push_to_hub`` uploads it), from the cache or the Hub; ``None`` if it has none.
+
+    sentence-transformers fetches only the files it loads, so a model loaded by Hub id has no folder
+    holding the calibration: fetch that one file the same way (offline, the cache answers).
+    """
+    if repo_id.count("/") != 1 or Path(repo_id).exists():
+        return None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, CALIBRATION_FILE))
+    except (OSError, ValueError, EntryNotFoundError):  # no such repo or file, offline and not cached, a bad id
+        return None
 
 
 def not_calibrated_message(model: str) -> str:
@@ -343,12 +360,14 @@ def predict_pairs(encoder: Any, pairs: Sequence[tuple[str, str]], *, batch_size:
     Without a calibration the scores are still returned, with ``probability`` and ``same`` set
     to ``None``, and a warning says how to make one.
     """
+    if isinstance(pairs, tuple) and len(pairs) == 2 and all(isinstance(t, str) for t in pairs):
+        raise DataError(f"pairs is one pair, {pairs!r}; give a list of pairs, [(text_a, text_b), ...]")
     pairs = [tuple(p) for p in pairs]
     for row, pair in enumerate(pairs):
         if len(pair) != 2 or not all(isinstance(t, str) for t in pair):
             raise DataError(f"pair {row} is {pair!r}; give pairs of two texts, (text_a, text_b)")
     model = str(getattr(encoder, "name_or_path", ""))
-    calibration = load_calibration(model) if model and Path(model).is_dir() else None
+    calibration = load_calibration(model) if model else None
     if calibration is None:
         warnings.warn(not_calibrated_message(model or "the model"), UserWarning, stacklevel=2)
     if not pairs:

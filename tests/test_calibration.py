@@ -138,3 +138,35 @@ def test_mismatched_lengths_and_corrupt_file_are_one_line_errors(saved_model, ti
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cal.load_calibration(tmp_path) is None
+
+
+def test_one_pair_not_in_a_list_is_named(tiny_encoder):
+    with pytest.raises(DataError, match=r"pairs is one pair, \('a cat', 'a dog'\); give a list of pairs"):
+        tiny_encoder.predict_pairs(("a cat", "a dog"))
+
+
+def test_a_hub_model_s_calibration_is_fetched_with_its_other_files(saved_model, tiny_encoder, monkeypatch, tmp_path):
+    """push_to_hub uploads the calibration; a model loaded by Hub id reads it from the Hub (or its cache)."""
+    import huggingface_hub
+
+    a, b, y = _binary_pairs(60, seed=7)
+    ds = datasets.Dataset.from_dict({"text_a": a, "text_b": b, "label": y})
+    c = cal.calibrate_model_dir(tiny_encoder, saved_model, ds, objective="accuracy", overwrite=True)
+    asked = []
+
+    def fake_download(repo_id, filename, **kwargs):
+        asked.append((repo_id, filename))
+        if repo_id != "someone/tiny":
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+        return str(saved_model / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    assert cal.load_calibration("someone/tiny") == c
+    assert cal.load_calibration("someone/other") is None
+    assert cal.load_calibration(str(tmp_path / "no" / "such")) is None  # a missing local path is not a Hub id
+    assert asked == [("someone/tiny", cal.CALIBRATION_FILE), ("someone/other", cal.CALIBRATION_FILE)]
+    hub_named = type(tiny_encoder)(tiny_encoder.model, name_or_path="someone/tiny")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (pred,) = hub_named.predict_pairs([(a[0], b[0])])
+    assert pred.same == (pred.score >= c.threshold)

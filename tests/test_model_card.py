@@ -234,6 +234,8 @@ def test_card_without_results_is_still_valid(tiny_encoder, tmp_path: Path) -> No
     assert front["library_name"] == "sentence-transformers" and "model-index" not in front
     assert "## Training" not in body and "## Evaluation" not in body
     assert "Reimers" in body and "- sentence_transformers:" in body
+    assert "It was saved (the folder\nholds no training record) with siamese_text" in body and "trained with" not in body
+    assert "results.json" not in body  # nothing it says comes from one
     check_markdown(body)
 
 
