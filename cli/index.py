@@ -128,7 +128,7 @@ def build(model: str, corpus: str, out: str, backend: str, overwrite: bool, text
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    check_output_dir(out, overwrite=overwrite)
+    check_output_dir(out, overwrite=overwrite, keep=(model, corpus))
     check_backend(backend)
     texts, ids, metadata = _checked_corpus(corpus, text_column, id_column, metadata_columns)
 
@@ -153,17 +153,19 @@ def add(folder: str, corpus: str, model: str | None, text_column: str | None, id
         metadata_columns: tuple[str, ...] | None, batch_size: int, quiet: bool) -> None:
     """Embed the texts of CORPUS with the index's own model and add them to the index in FOLDER."""
     from siamese_text.search import SemanticIndex
+    from siamese_text.storage import output_lock
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    grown = SemanticIndex.load(folder)
-    texts, ids, metadata = _checked_corpus(corpus, text_column, id_column, metadata_columns, existing=grown.ids)
-    before = len(grown)
-    with library_progress_bars(on=not quiet):
-        if model is not None:
-            from siamese_text.encoder import SiameseEncoder
+    with output_lock(folder, flag="FOLDER", shown=folder):  # from reading to saving: two adds never lose one
+        grown = SemanticIndex.load(folder)
+        texts, ids, metadata = _checked_corpus(corpus, text_column, id_column, metadata_columns, existing=grown.ids)
+        before = len(grown)
+        with library_progress_bars(on=not quiet):
+            if model is not None:
+                from siamese_text.encoder import SiameseEncoder
 
-            grown.use_encoder(SiameseEncoder.load(model), moved=True)
-        grown.add(texts, ids, metadata, batch_size=batch_size, show_progress=not quiet)
-    grown.save(folder, overwrite=True)
+                grown.use_encoder(SiameseEncoder.load(model), moved=True)
+            grown.add(texts, ids, metadata, batch_size=batch_size, show_progress=not quiet)
+        grown.save(folder, overwrite=True)
     click.echo(f"added {len(grown) - before:,} texts to {folder} ({len(grown):,} in all)")

@@ -7,7 +7,11 @@ usage error) is printed as ONE line, ``Error: ...``, with exit code 2 and no tra
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -22,12 +26,13 @@ class SiamtextGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         try:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _signals_interrupt():
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(1)
+        except click.Abort:  # click's form of KeyboardInterrupt: Ctrl-C, or SIGTERM / SIGHUP (below)
+            click.echo("Interrupted; every output folder and file is as it was before this run.", err=True)
+            sys.exit(130)
         except click.UsageError as exc:
             message = exc.format_message().replace("\n", " ")
             click.echo(f"Error: {message} (see '{exc.ctx.command_path if exc.ctx else 'siamtext'} --help')", err=True)
@@ -38,6 +43,29 @@ class SiamtextGroup(click.Group):
         except SiameseTextError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (kill, timeout, a scheduler, a closed terminal) stop a command as Ctrl-C does.
+
+    Python's default for them ends the process at once, skipping the clean-up that removes a
+    half-written output; raised as KeyboardInterrupt they unwind through it like Ctrl-C.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig is not None]
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @click.group(cls=SiamtextGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

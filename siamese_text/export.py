@@ -172,7 +172,7 @@ def export_onnx(
         if existing and not overwrite:
             raise ConfigError(f"{source / existing[0]} already exists; pass --overwrite to replace it or choose --output")
     else:
-        check_output_dir(out, overwrite=overwrite)
+        check_output_dir(out, overwrite=overwrite, keep=(source,))
 
     from sentence_transformers import SentenceTransformer
 
@@ -201,7 +201,7 @@ def export_onnx(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return [source / name for name in wanted]
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, keep=(source,)) as tmp:
         shutil.copytree(source, tmp, dirs_exist_ok=True,
                         ignore=lambda _d, names: [n for n in names if n.startswith(".") or n == "checkpoints"])
         build(tmp)

@@ -442,7 +442,7 @@ class SemanticIndex:
 
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the index folder atomically; refuses an existing non-empty folder unless ``overwrite``."""
-        with atomic_dir(folder, overwrite=overwrite, flag="folder",
+        with atomic_dir(folder, overwrite=overwrite, flag="folder", keep=(self.model,),  # the index needs its model
                         overwrite_hint="overwrite=True (--overwrite in the CLI)") as tmp:
             _write_index(self, tmp)
         return Path(folder)

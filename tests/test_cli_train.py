@@ -396,3 +396,25 @@ def test_epoch_eval_callback_logs_records_and_restores_training_mode():
         {"epoch": 2.0, "step": 8.0, "spearman_cosine": 82.0, "pearson_cosine": 1.0},
     ]
     assert callback.seconds > 0  # evaluation time, taken out of train_seconds
+
+
+def test_sigterm_stops_training_like_ctrl_c_and_leaves_nothing_behind(tiny_model_dir, scored_folder, tmp_path):
+    """kill / timeout / a scheduler send SIGTERM: the half-built folder and the parents made are removed."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "runs" / "x"
+    args = train_args(tiny_model_dir, scored_folder, out)
+    args[args.index("--epochs") + 1] = "1000"
+    proc = subprocess.Popen([sys.executable, "-c", "from siamese_text_cli.main import cli; cli()", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "runs").glob(".x.tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # into the run
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Interrupted; every output folder and file is as it was before this run." in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # no temporary folder, no lock file, and the parent it made is gone
