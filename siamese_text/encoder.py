@@ -9,6 +9,7 @@ sentence-transformers folder (``modules.json``, ``1_Pooling/``, ``config_sentenc
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,34 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Tokens kept of each text unless --max-seq-length says otherwise (fewer where the model takes fewer).
 DEFAULT_MAX_SEQ_LENGTH = 256
 POOLING_MODES: tuple[str, ...] = ("mean", "cls", "max")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _check_local(name: str) -> None:
+    """A local path that is a file, missing, or a model folder without tokenizer files: one line, before loading.
+
+    Without tokenizer files transformers quietly builds a 5-word tokenizer that turns every text
+    into [UNK], so every embedding is the same: refused here rather than trained or searched with.
+    """
+    path = Path(name).expanduser()
+    if not path.exists():
+        if name.startswith((".", "/", "~")) or name.count("/") > 1:
+            raise ModelError(f"{name}: no such model folder; check the path (or give a Hub id user/name)")
+        return
+    if not path.is_dir():
+        raise ModelError(f"{name} is a file, not a model folder; give the folder that holds it")
+    folder = path
+    if (path / "modules.json").is_file():
+        try:
+            first = json.loads((path / "modules.json").read_text())[0].get("path", "")
+        except (ValueError, IndexError, AttributeError, TypeError):
+            first = ""
+        folder = path / first
+    if (folder / "config.json").is_file() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelError(f"{name} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); "
+                         "copy them from the base model into the folder")
 
 
 def _model_error(name: str, exc: Exception) -> ModelError:
@@ -103,11 +132,13 @@ class SiameseEncoder:
             raise ConfigError(f"--pooling {pooling!r} is not one of {', '.join(POOLING_MODES)}")
         if max_seq_length is not None and max_seq_length < 2:
             raise ConfigError(f"--max-seq-length must be at least 2, got {max_seq_length}")
+        from safetensors import SafetensorError  # a truncated weights file
         from sentence_transformers import SentenceTransformer, models
 
+        _check_local(str(model_name_or_path))
         try:
             transformer = models.Transformer(str(model_name_or_path))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise _model_error(str(model_name_or_path), exc) from exc
         transformer.max_seq_length = _sequence_length(max_seq_length, _position_limit(transformer), str(model_name_or_path))
         dim = transformer.get_embedding_dimension()
@@ -126,9 +157,11 @@ class SiameseEncoder:
 
         ``backend="onnx"`` runs an exported ``onnx/*.onnx`` (pick one with ``model_kwargs={"file_name": ...}``).
         """
+        from safetensors import SafetensorError  # a truncated weights file
         from sentence_transformers import SentenceTransformer
 
         name = str(model_name_or_path)
+        _check_local(name)
         path = Path(name)
         if path.exists() and not (path / "modules.json").exists() and not (path / "config.json").exists():
             raise ModelError(f"{name} is not a model folder (no modules.json or config.json); train or save a model there first")
@@ -138,7 +171,7 @@ class SiameseEncoder:
             return cls(load_onnx(name, file_name=(model_kwargs or {}).get("file_name"), device=device), name_or_path=name)
         try:
             model = SentenceTransformer(name, device=device or "cpu", backend=backend, model_kwargs=model_kwargs)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise _model_error(name, exc) from exc
         return cls(model, name_or_path=name)
 

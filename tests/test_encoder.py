@@ -92,7 +92,7 @@ def test_bad_arguments_are_named(tiny_encoder, tmp_path):
         SiameseEncoder.from_pretrained("x", pooling="avg")
     with pytest.raises(ModelError, match="not a model folder"):
         SiameseEncoder.load(tmp_path)
-    with pytest.raises(ModelError, match="cannot load model"):
+    with pytest.raises(ModelError, match="missing: no such model folder"):
         SiameseEncoder.from_pretrained(str(tmp_path / "missing"))
 
 
@@ -155,3 +155,26 @@ def test_roberta_style_models_take_fewer_positions_than_their_table(tiny_model_d
     assert encoder.max_seq_length == 33 and encoder.encode([LONG_TEXT]).shape == (1, 32)
     with pytest.raises(ConfigError, match="34 is longer than the 33 positions"):
         SiameseEncoder.from_pretrained(str(path), max_seq_length=34)
+
+
+def test_model_paths_that_cannot_be_a_model_are_named(tiny_encoder, tmp_path):
+    import shutil
+
+    folder = tiny_encoder.save(tmp_path / "m")
+    no_tokenizer = tmp_path / "no-tokenizer"
+    shutil.copytree(folder, no_tokenizer)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        (no_tokenizer / name).unlink(missing_ok=True)
+    for load in (SiameseEncoder.load, SiameseEncoder.from_pretrained):  # it used to embed every text as [UNK]
+        with pytest.raises(ModelError, match="no-tokenizer has no tokenizer files .*copy them from the base model"):
+            load(str(no_tokenizer))
+    with pytest.raises(ModelError, match="config.json is a file, not a model folder"):
+        SiameseEncoder.load(folder / "config.json")
+    with pytest.raises(ModelError, match="no such model folder; check the path"):
+        SiameseEncoder.from_pretrained(str(tmp_path / "nonexistent"))
+    truncated = tmp_path / "truncated"
+    shutil.copytree(folder, truncated)
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(ModelError, match="cannot load model .*truncated"):
+        SiameseEncoder.load(truncated)

@@ -155,7 +155,7 @@ def test_a_moved_model_is_given_with_model_and_checked_by_its_embeddings(tiny_en
     tiny_encoder.save(tmp_path / "model")
     SemanticIndex.build(SiameseEncoder.load(tmp_path / "model"), TEXTS).save(tmp_path / "ix")
     shutil.move(tmp_path / "model", tmp_path / "moved")
-    with pytest.raises(ModelError, match=r"cannot load this index's model .*/model' \(.*not found\); if the model "
+    with pytest.raises(ModelError, match=r"cannot load this index's model .*/model' \(.*/model: no such model folder.*\); if the model "
                                          r"moved, pass where it is now: --model PATH \(model=PATH in SemanticIndex.load\)"):
         SemanticIndex.load(tmp_path / "ix").search(TEXTS[0])
     moved = SemanticIndex.load(tmp_path / "ix", model=tmp_path / "moved")
