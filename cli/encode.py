@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def read_texts(path: str, *, column: str | None) -> list[str]:
     if suffix == ".txt":
         if column:
             raise ConfigError("--column is for .csv/.tsv/.jsonl/.parquet inputs; a .txt input has one text per line")
-        texts = file.read_text(encoding="utf-8").splitlines()
+        texts = _read_utf8(file).splitlines()
     else:
         if not column:
             raise ConfigError(f"--input {path} is a table; name its text column with --column")
@@ -35,8 +36,19 @@ def read_texts(path: str, *, column: str | None) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str) or not text.strip():
             where = f"line {i + 1}" if suffix == ".txt" else f"row {i}, column {column!r}"  # data rows from 0, as train and score
-            raise DataError(f"--input {path} {where} is empty; remove it (rows of the output follow the input)")
+            what = "is empty; remove it" if text is None or isinstance(text, str) else f"is not text ({text!r}); quote it or remove it"
+            raise DataError(f"--input {path} {where} {what} (rows of the output follow the input)")
     return texts
+
+
+def _read_utf8(file: Path) -> str:
+    """The file's text; a byte-order mark (as Excel writes) is dropped, other encodings are one line."""
+    from siamese_text.errors import DataError
+
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"--input {file} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
 
 
 def _column(file: Path, column: str) -> list[Any]:
@@ -51,15 +63,14 @@ def _column(file: Path, column: str) -> list[Any]:
         return table.column(column).to_pylist()
     if file.suffix.lower() == ".jsonl":
         rows = []
-        for i, line in enumerate(file.read_text(encoding="utf-8").splitlines()):
+        for i, line in enumerate(_read_utf8(file).splitlines()):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
                 except ValueError:
                     raise DataError(f"--input {file} line {i + 1} is not JSON; fix or remove it") from None
     else:
-        with file.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t" if file.suffix.lower() == ".tsv" else ","))
+        rows = list(csv.DictReader(io.StringIO(_read_utf8(file), newline=""), delimiter="\t" if file.suffix.lower() == ".tsv" else ","))
     if rows and not all(isinstance(r, dict) and column in r for r in rows):
         names = ", ".join(rows[0]) if isinstance(rows[0], dict) else "none"
         raise DataError(f"--input {file} has no column {column!r} in every row; its columns are {names}")
@@ -84,8 +95,9 @@ def save_npy(out: Path, array: Any) -> None:
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--normalize", is_flag=True, help="L2-normalise the embeddings (a model saved with normalisation always is).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def encode(model: str, input_path: str, column: str | None, output_path: str, backend: str, onnx_file: str | None,
-           batch_size: int, normalize: bool, overwrite: bool) -> None:
+           batch_size: int, normalize: bool, overwrite: bool, quiet: bool) -> None:
     """Embed the texts of --input with MODEL (a folder or Hub id) and save them to --output."""
     from siamese_text.errors import ConfigError
 
@@ -95,9 +107,12 @@ def encode(model: str, input_path: str, column: str | None, output_path: str, ba
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     texts = read_texts(input_path, column=column)
     out = check_output_file(output_path, suffixes=(".npy",), overwrite=overwrite)
+    from siamese_text_cli.progress import library_progress_bars
+
     from siamese_text.encoder import SiameseEncoder
 
-    encoder = SiameseEncoder.load(model, backend=backend, model_kwargs={"file_name": onnx_file} if onnx_file else None)
-    embeddings = encoder.encode(texts, batch_size=batch_size, normalize=normalize)
+    with library_progress_bars(on=not quiet):
+        encoder = SiameseEncoder.load(model, backend=backend, model_kwargs={"file_name": onnx_file} if onnx_file else None)
+        embeddings = encoder.encode(texts, batch_size=batch_size, normalize=normalize, show_progress=not quiet)
     save_npy(out, embeddings)
     click.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {out} ({backend})")

@@ -57,18 +57,22 @@ def read_pairs(path: Path, wanted: tuple[str, str], chunk_size: int) -> Iterator
             yield [_texts(path, row + i, a, b, wanted) for i, (a, b) in enumerate(zip(a_col, b_col, strict=True))]
             row += len(a_col)
         return
-    with path.open(newline="" if kind == "csv" else None, encoding="utf-8") as f:
-        if kind == "csv":
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            _check_columns(path, list(reader.fieldnames or []), wanted)
-            records: Iterator[dict] = iter(reader)
-        else:
-            records = _jsonl(path, f, wanted)
-        for row, record in enumerate(records):
-            chunk.append(_texts(path, row, record.get(wanted[0]), record.get(wanted[1]), wanted))
-            if len(chunk) == chunk_size:
-                yield chunk
-                chunk = []
+    # utf-8-sig: a byte-order mark (as Excel writes) would otherwise become part of the first column's name
+    with path.open(newline="" if kind == "csv" else None, encoding="utf-8-sig") as f:
+        try:
+            if kind == "csv":
+                reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+                _check_columns(path, list(reader.fieldnames or []), wanted)
+                records: Iterator[dict] = iter(reader)
+            else:
+                records = _jsonl(path, f, wanted)
+            for row, record in enumerate(records):
+                chunk.append(_texts(path, row, record.get(wanted[0]), record.get(wanted[1]), wanted))
+                if len(chunk) == chunk_size:
+                    yield chunk
+                    chunk = []
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     if chunk:
         yield chunk
 

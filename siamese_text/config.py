@@ -173,6 +173,9 @@ def check_margin(loss: str, distance: str, margin: float, *, normalized: bool, d
         )
 
 
+MAX_BATCH_SIZE = 2**20  # far beyond any memory; larger numbers overflow the samplers' index arithmetic
+
+
 def run_name(dataset: str) -> str:
     """The data set's part of a default output folder: a local file's stem, a folder's name, a Hub id with '_' for '/'."""
     local = Path(dataset)
@@ -239,8 +242,10 @@ class TrainConfig:
             raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
         if self.batch_size is not None:
             self._check_batch_size(self.batch_size)
-        if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must be in [0, 2**32), as torch and numpy take it; got {self.seed}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.dropout is not None:
@@ -267,6 +272,8 @@ class TrainConfig:
     def _check_batch_size(self, batch_size: int) -> None:
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+        if batch_size > MAX_BATCH_SIZE:
+            raise ConfigError(f"--batch-size {batch_size} is more than {MAX_BATCH_SIZE:,}; give a smaller batch")
         if batch_size < 2 and (self.loss in IN_BATCH_LOSSES or self.loss in SCALED_LOSSES):
             raise ConfigError(
                 f"--loss {self.loss} compares examples within a batch, so --batch-size must be at least 2 (got {batch_size}); try 16"

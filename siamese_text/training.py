@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import platform
 import random
@@ -280,6 +281,9 @@ def _log_lines_not_dicts(trainer: Any, *, progress: bool, log: Log) -> None:
             if logs and "loss" in logs:
                 log(f"step {state.global_step}/{state.max_steps}: loss {float(logs['loss']):.4f}, "
                     f"lr {float(logs.get('learning_rate', 0.0)):.2e}")
+                if not math.isfinite(float(logs["loss"])):  # the weights are lost: stop, and save nothing
+                    raise ConfigError(f"training diverged: the loss is {float(logs['loss'])} at step {state.global_step}; "
+                                      f"lower --lr (it is {args.learning_rate:g}) or check the labels; nothing was saved")
 
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -385,6 +389,7 @@ def train(
             eval_strategy="no",
             logging_steps=max(1, len(train_ds) // config.batch_size // 10),
             report_to="none",
+            logging_nan_inf_filter=False,  # a NaN loss must show (and stop the run), not be averaged away
             disable_tqdm=not progress,
             dataloader_drop_last=False,
             use_cpu=not torch.cuda.is_available(),

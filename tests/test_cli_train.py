@@ -418,3 +418,32 @@ def test_sigterm_stops_training_like_ctrl_c_and_leaves_nothing_behind(tiny_model
     assert proc.returncode == 130, err[-2000:]
     assert "Interrupted; every output folder and file is as it was before this run." in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()  # no temporary folder, no lock file, and the parent it made is gone
+
+
+def test_a_diverging_run_stops_with_the_fix_and_saves_nothing(tiny_model_dir, scored_folder, tmp_path):
+    out = tmp_path / "diverged"
+    args = train_args(tiny_model_dir, scored_folder, out, "--lr", "1e30")
+    args[args.index("--epochs") + 1] = "3"
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert "Error: training diverged: the loss is nan at step" in result.output and "lower --lr (it is 1e+30)" in result.output
+    assert not out.exists() and list(tmp_path.iterdir()) == [scored_folder]
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--lr", "inf", "--lr must be a positive number, got inf"),
+    ("--lr", "nan", "--lr must be a positive number, got nan"),
+    ("--seed", "-1", r"--seed must be in [0, 2**32)"),
+    ("--seed", "99999999999999999999", r"--seed must be in [0, 2**32)"),
+    ("--batch-size", "99999999999999999999", "is more than 1,048,576; give a smaller batch"),
+    ("--margin", "nan", "--margin must be a finite number"),
+])
+def test_numbers_no_run_can_use_are_refused_before_loading(flag, value, message, tiny_model_dir, scored_folder, tmp_path):
+    args = train_args(tiny_model_dir, scored_folder, tmp_path / "out")
+    if flag in args:
+        args[args.index(flag) + 1] = value
+    else:
+        args += [flag, value]
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()

@@ -199,6 +199,8 @@ def test_export_bad_input(case: str, message: str, saved: Path, exported: Path, 
         ("no-onnx", "has no ONNX file; run 'siamtext export"),
         ("wrong-onnx-file", "has no onnx/model_fp16.onnx"),
         ("batch", "--batch-size must be at least 1"),
+        ("latin-1", "is not UTF-8 text (invalid continuation byte at byte 3); save it as UTF-8"),
+        ("number", "row 1, column 'text' is not text (12345); quote it or remove it"),
     ],
 )
 def test_encode_bad_input(case: str, message: str, saved: Path, exported: Path, tmp_path: Path) -> None:
@@ -231,9 +233,26 @@ def test_encode_bad_input(case: str, message: str, saved: Path, exported: Path, 
         extra = ["--backend", "onnx", "--onnx-file", "onnx/model_fp16.onnx"]
     elif case == "batch":
         extra = ["--batch-size", "0"]
+    elif case == "latin-1":
+        texts.write_bytes("café\n".encode("latin-1"))
+    elif case == "number":
+        inp, extra = tmp_path / "t.jsonl", ["--column", "text"]
+        inp.write_text('{"text": "one"}\n{"text": 12345}\n')
     before = snapshot(tmp_path)
     one_error_line(run("encode", str(model), "--input", str(inp), "--output", str(out), *extra), message)
     assert snapshot(tmp_path) == before
+
+
+def test_encode_and_score_read_a_csv_with_a_byte_order_mark(saved: Path, tmp_path: Path) -> None:
+    """Excel writes UTF-8 CSV with a BOM and CRLF; the BOM must not become part of the first column's name."""
+    table = tmp_path / "excel.csv"
+    table.write_bytes("sentence1,sentence2\r\none cat,a cat\r\ntwo dogs,a fee\r\n".encode("utf-8-sig"))
+    result = run("encode", str(saved), "--input", str(table), "--column", "sentence1", "-o", str(tmp_path / "e.npy"))
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "e.npy").shape[0] == 2
+    result = run("score", str(saved), "--pairs", str(table), "--text-columns", "sentence1,sentence2", "-o", str(tmp_path / "s.csv"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "s.csv").read_text().count("\n") == 3
 
 
 @pytest.mark.parametrize("flag", ["--output", "-o", "--out"])
@@ -273,3 +292,12 @@ def test_onnx_search_with_a_moved_model_says_how_to_give_it(exported: Path, tmp_
     found = run("search", str(index), "my card was lost", "--model-backend", "onnx", "--model", str(moved), "--json", "-k", "1")
     assert found.exit_code == 0, found.output
     assert json.loads(found.output)[0]["hits"][0]["text"] == "my card was lost"
+
+
+def test_encode_shows_progress_unless_quiet(saved: Path, tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("one\ntwo\nthree\n")
+    shown = run("encode", str(saved), "--input", str(texts), "-o", str(tmp_path / "a.npy"))
+    quiet = run("encode", str(saved), "--input", str(texts), "-o", str(tmp_path / "b.npy"), "--quiet")
+    assert shown.exit_code == quiet.exit_code == 0
+    assert "Batches" in shown.output and "Batches" not in quiet.output
