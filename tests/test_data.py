@@ -200,3 +200,11 @@ def test_a_folder_s_dev_file_is_its_validation_split(scored_folder, name):
     (scored_folder / "test.csv").rename(scored_folder / "validation.csv")
     with pytest.raises(DataError, match=rf"has more than one validation file \({name}, validation\); keep one of them"):
         load_data(str(scored_folder), text_columns=("sentence1", "sentence2"), label_column="score")
+
+
+def test_a_file_the_parser_rejects_is_one_line_with_the_parser_s_reason(tmp_path, capfd):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,score\nx,y,1\nx,y,2,extra\n")
+    with pytest.raises(DataError, match=r"cannot read .*ragged.csv \(.*Expected 3 fields in line 3, saw 4\); check the file is valid CSV"):
+        load_data(str(ragged), text_columns=("a", "b"), label_column="score")
+    assert "Failed to read" not in capfd.readouterr().err  # datasets' own report is not printed as a second line

@@ -111,12 +111,17 @@ def _load_local(path: Path, shown: str) -> dict[str, Any]:
     data_files = {"train": str(path)} if path.is_file() else {p.stem: str(p) for p in files}
     kind = kinds.pop()
     kwargs = {"delimiter": "\t"} if files[0].suffix.lower() == ".tsv" else {}
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its "Failed to read file ..." would be a second line above ours
     try:
         loaded = datasets.load_dataset(kind, data_files=data_files, **kwargs)
     except Exception as exc:  # noqa: BLE001 - any parser error becomes one line naming the file
         if "corresponds to no data" in str(exc):  # datasets' words for a file with a header and no rows
             raise DataError(f"{shown} holds no rows, only a header; add data rows") from exc
-        raise DataError(f"cannot read {shown}: {str(exc).splitlines()[0]}; check the file is valid {kind}") from exc
+        raise DataError(f"cannot read {shown} ({_parser_reason(exc)}); check the file is valid "
+                        f"{files[0].suffix[1:].upper()}") from exc
+    finally:
+        datasets.logging.set_verbosity(verbosity)
     no_rows = next((split for split, ds in loaded.items() if len(ds) == 0), None)
     if no_rows is not None:
         raise DataError(f"{data_files[no_rows]} holds no rows; add data rows or remove the file")
@@ -135,6 +140,15 @@ def _split_names(splits: dict[str, Any], shown: str) -> dict[str, Any]:
         names = ", ".join(sorted({*found, *(["validation"] if "validation" in splits else [])}))
         raise DataError(f"{shown} has more than one validation file ({names}); keep one of them")
     return {("validation" if name == found[0] else name): ds for name, ds in splits.items()}
+
+
+def _parser_reason(exc: BaseException) -> str:
+    """The parser's own words under datasets' "An error occurred while generating the dataset"."""
+    cause: BaseException | None = exc
+    while cause is not None and type(cause).__name__ == "DatasetGenerationError":
+        cause = cause.__cause__ or cause.__context__
+    text = str(cause or exc).strip()
+    return (text.splitlines()[0] if text else type(cause or exc).__name__)[:200]
 
 
 def _looks_like_path(dataset: str) -> bool:
