@@ -109,7 +109,23 @@ def read_results(folder: str | os.PathLike) -> dict[str, Any] | None:
         raise ModelError(f"{path} is not valid JSON ({str(exc).splitlines()[0]}); retrain or delete it") from exc
     if not isinstance(data, dict):
         raise ModelError(f"{path} is not a JSON object; retrain or delete it")
+    for key, kinds in _RESULT_FIELDS.items():
+        if data.get(key) is not None and not isinstance(data[key], kinds):
+            raise ModelError(f"{path}: {key!r} is a {type(data[key]).__name__}, not the {kinds[0].__name__} training writes; "
+                             "retrain or restore the file")
+    rows = [row for split in (data.get("history") or {}).values() for row in (split if isinstance(split, list) else [split])]
+    if not all(isinstance(row, dict) for row in rows):
+        raise ModelError(f"{path}: 'history' holds something other than lists of objects; retrain or restore the file")
     return data
+
+
+# The results.json fields the card reads, and their types: a hand-edited file fails here in one line.
+_RESULT_FIELDS: dict[str, tuple[type, ...]] = {
+    "dataset": (dict,), "loss": (dict,), "arguments": (dict,), "metrics": (dict,), "history": (dict,),
+    "versions": (dict,), "base_model": (str,), "license": (str,), "seed": (int,),
+    "total_seconds": (float, int), "train_seconds": (float, int), "train_examples": (int,),
+    "train_examples_per_second": (float, int),
+}
 
 
 def _json(path: Path) -> dict[str, Any]:

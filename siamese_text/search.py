@@ -17,6 +17,7 @@ Scores are similarities (higher = more similar): the inner product, which is the
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -551,8 +552,19 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     expected = {"format": str, "model": str, "dimension": int, "metric": str, "backend": str, "count": int,
                 "files": dict}
     for key, kind in expected.items():
-        if not isinstance(manifest, dict) or not isinstance(manifest.get(key), kind):
+        value = manifest.get(key) if isinstance(manifest, dict) else None
+        if not isinstance(value, kind) or isinstance(value, bool):
             raise DataError(f"{path} has no valid {key!r}; it is not a siamese_text index manifest, rebuild the index")
+    # Optional keys: checked here, or a hand-edited manifest fails later with a Python error or, for the
+    # probe, silently switches off the check that a model embeds as the index's did.
+    sizes, options, probe = manifest["files"], manifest.get("options", {}), manifest.get("probe")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in sizes.values()):
+        raise DataError(f"{path} has no valid 'files' (file sizes in bytes); rebuild the index")
+    if not isinstance(options, dict):
+        raise DataError(f"{path} has no valid 'options' (an object); rebuild the index")
+    if probe is not None and not (isinstance(probe, list) and len(probe) == manifest["dimension"]
+                                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in probe)):
+        raise DataError(f"{path} has no valid 'probe' ({manifest['dimension']} finite numbers); rebuild the index")
     if manifest["format"] != FORMAT or manifest["backend"] not in BACKENDS or manifest["metric"] not in INDEX_METRICS:
         raise DataError(f"{path} is not a {FORMAT} manifest this version reads "
                         f"(backend {manifest['backend']!r}, metric {manifest['metric']!r}); rebuild the index")
@@ -598,8 +610,14 @@ def _read_index(cls: type[SemanticIndex], folder: Path, *, mmap: bool | None) ->
     if table.num_rows != count or not {"id", "text", "metadata"} <= set(table.column_names):
         raise DataError(f"{path} has {table.num_rows} rows (columns {', '.join(table.column_names)}) but the manifest "
                         f"says {count} rows of id, text, metadata: the manifest does not match the data, rebuild the index")
-    metadata = [None if m is None else json.loads(m) for m in table.column("metadata").to_pylist()]
-    index = cls(embeddings, texts=table.column("text").to_pylist(), ids=table.column("id").to_pylist(),
+    try:
+        metadata = [None if m is None else json.loads(m) for m in table.column("metadata").to_pylist()]
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path} holds metadata that is not JSON ({exc}); rebuild the index") from None
+    ids = table.column("id").to_pylist()
+    if len(set(map(repr, ids))) != len(ids):
+        raise DataError(f"{path} holds the same id twice; rebuild the index")
+    index = cls(embeddings, texts=table.column("text").to_pylist(), ids=ids,
                 metadata=metadata, model=manifest["model"], backend=backend, metric=manifest["metric"],
                 options={k: v for k, v in manifest.get("options", {}).items() if k in DEFAULT_OPTIONS},
                 probe=manifest.get("probe"))

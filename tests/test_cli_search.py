@@ -201,10 +201,15 @@ def _edit_manifest(folder, **changes):
     ("changes", "message"),
     [
         ({"count": 7}, "the manifest says 7 x 32 float32: the manifest does not match the data"),
-        ({"dimension": 16}, "the manifest does not match the data"),
+        ({"dimension": 16}, "has no valid 'probe' (16 finite numbers)"),  # its 32 numbers no longer fit
         ({"backend": "binary"}, "codes.npy is missing"),
         ({"backend": "annoy"}, "not a siamese-text-index manifest this version reads"),
         ({"count": "six"}, "has no valid 'count'"),
+        ({"dimension": True}, "has no valid 'dimension'"),
+        ({"options": None}, "has no valid 'options'"),
+        ({"files": {"embeddings.npy": "big"}}, "has no valid 'files'"),
+        ({"probe": "abc"}, "has no valid 'probe' (32 finite numbers)"),
+        ({"probe": [0.5] * 31}, "has no valid 'probe'"),
     ],
 )
 def test_manifest_that_does_not_match_the_data(built, changes, message):
@@ -220,6 +225,21 @@ def test_records_that_do_not_match_the_manifest(built):
     pq.write_table(pa.table({"id": ["a"], "text": ["b"], "metadata": pa.array([None], pa.string())}), path)
     _edit_manifest(built, files={})  # the sizes agree, so only the row count can tell
     one_line_error(run("search", built, "my card"), "has 1 rows")
+
+
+@pytest.mark.parametrize(("ids", "metadata", "message"), [
+    (["a", "b"], ["{not json", None], "holds metadata that is not JSON"),
+    (["a", "a"], [None, None], "holds the same id twice"),
+])
+def test_records_that_are_damaged(built, ids, metadata, message):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ids, "text": ["b", "c"], "metadata": pa.array(metadata, pa.string())}), built / "records.parquet")
+    np.save(built / "embeddings.npy", np.load(built / "embeddings.npy")[:2])
+    _edit_manifest(built, files={}, count=2)
+    one_line_error(run("search", built, "my card"), message)
 
 
 def test_a_different_model_is_refused_with_both_names(built, tiny_model_dir, tmp_path):

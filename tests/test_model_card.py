@@ -249,6 +249,14 @@ def test_broken_results_json_is_a_model_error(tiny_encoder, tmp_path: Path) -> N
     assert before == after
 
 
+@pytest.mark.parametrize(("field", "value"), [("dataset", "oops"), ("history", [1]), ("history", {"validation": [1]}), ("loss", [])])
+def test_results_json_with_a_field_of_the_wrong_type_is_one_line(tiny_encoder, tmp_path: Path, field, value) -> None:
+    folder = tiny_encoder.save(tmp_path / "edited")
+    (folder / "results.json").write_text(json.dumps({"base_model": "x", field: value}))
+    with pytest.raises(ModelError, match=f"results.json: '{field}' "):
+        write_model_card(folder)
+
+
 def test_template_is_packaged() -> None:
     import tomllib
 
