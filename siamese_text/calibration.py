@@ -25,7 +25,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,10 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [name for name in required if name not in known]
+        if missing:
+            raise ValueError(f"no {', '.join(missing)}")
         calibration = cls(**known)
         _check_calibration(calibration)
         return calibration

@@ -410,6 +410,9 @@ def train(
             kept = _last_checkpoint(checkpoints)
             if kept is not None:
                 log(f"training stopped; checkpoints kept in {checkpoints}: run the same command with --resume to continue from {kept.name}")
+            elif config.checkpoint_every:
+                with contextlib.suppress(OSError):  # stopped before the first checkpoint: leave no empty folder
+                    checkpoints.rmdir()
             raise
         # Training time alone: the per-epoch evaluations run inside trainer.train() (pairs/s stay comparable).
         train_seconds = time.perf_counter() - t0 - (epoch_eval.seconds if epoch_eval is not None else 0.0)

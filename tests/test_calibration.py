@@ -135,6 +135,9 @@ def test_mismatched_lengths_and_corrupt_file_are_one_line_errors(saved_model, ti
     (folder / cal.CALIBRATION_FILE).write_text(json.dumps({"metric": "cosine", "threshold": 0.5, "objective": "f1", "method": "platt", "params": {"a": "x"}}))
     with pytest.raises(ModelError, match="platt params"):
         cal.load_calibration(folder)
+    (folder / cal.CALIBRATION_FILE).write_text(json.dumps({"metric": "cosine", "threshold": 0.5}))
+    with pytest.raises(ModelError, match=r"is not a valid calibration \(no objective, method, params\)"):
+        cal.load_calibration(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cal.load_calibration(tmp_path) is None
