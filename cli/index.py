@@ -157,7 +157,7 @@ def add(folder: str, corpus: str, model: str | None, text_column: str | None, id
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    with output_lock(folder, flag="FOLDER", shown=folder):  # from reading to saving: two adds never lose one
+    with output_lock(folder, flag="index", shown=folder):  # from reading to saving: two adds never lose one
         grown = SemanticIndex.load(folder)
         texts, ids, metadata = _checked_corpus(corpus, text_column, id_column, metadata_columns, existing=grown.ids)
         before = len(grown)
