@@ -31,7 +31,7 @@ class SiamtextGroup(click.Group):
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:  # click's form of KeyboardInterrupt: Ctrl-C, or SIGTERM / SIGHUP (below)
-            click.echo("Interrupted; every output folder and file is as it was before this run.", err=True)
+            click.echo("Interrupted; no output folder or file was replaced or left half-written.", err=True)
             sys.exit(130)
         except click.UsageError as exc:
             message = exc.format_message().replace("\n", " ")

@@ -260,6 +260,7 @@ class SiameseEncoder:
             texts = [texts]
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+        texts = list(texts)  # also a numpy array or a generator
         if not texts:  # sentence-transformers returns a 1-D (0,) array here; keep the n x dimension shape
             empty = np.zeros((0, self.dimension), dtype=np.float32)
             if convert_to_tensor:
@@ -268,7 +269,7 @@ class SiameseEncoder:
                 return torch.from_numpy(empty)
             return empty
         embeddings = self.model.encode(
-            list(texts),
+            texts,
             batch_size=batch_size,
             show_progress_bar=show_progress,
             normalize_embeddings=normalize,

@@ -116,7 +116,7 @@ def _swap(new: Path, path: Path) -> None:
     Ctrl-C and SIGTERM wait until the two renames are done (they are blocked meanwhile), so a
     signal cannot land between them and leave neither folder at ``path``.
     """
-    blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    blocked = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked) if hasattr(signal, "pthread_sigmask") else None
     old = None
     try:

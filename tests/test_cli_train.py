@@ -416,7 +416,7 @@ def test_sigterm_stops_training_like_ctrl_c_and_leaves_nothing_behind(tiny_model
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "Interrupted; every output folder and file is as it was before this run." in err and "Traceback" not in err
+    assert "Interrupted; no output folder or file was replaced or left half-written." in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()  # no temporary folder, no lock file, and the parent it made is gone
 
 

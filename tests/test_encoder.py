@@ -75,6 +75,7 @@ def test_no_texts_give_an_empty_n_by_dimension_result(tiny_encoder):
     assert tiny_encoder.encode([]).shape == (0, 32) and tiny_encoder.encode([]).dtype == np.float32
     assert tuple(tiny_encoder.encode([], convert_to_tensor=True).shape) == (0, 32)
     assert tiny_encoder.similarity([], []).shape == (0,)
+    np.testing.assert_allclose(tiny_encoder.encode(np.array(TEXTS)), tiny_encoder.encode(TEXTS), atol=1e-6)  # any sequence
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan", "dot"])
