@@ -42,13 +42,9 @@ def read_texts(path: str, *, column: str | None) -> list[str]:
 
 
 def _read_utf8(file: Path) -> str:
-    """The file's text; a byte-order mark (as Excel writes) is dropped, other encodings are one line."""
-    from siamese_text.errors import DataError
+    from siamese_text_cli.index import read_utf8
 
-    try:
-        return file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"--input {file} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    return read_utf8(file, shown=f"--input {file}")
 
 
 def _column(file: Path, column: str) -> list[Any]:

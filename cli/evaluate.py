@@ -10,7 +10,6 @@ from typing import Any
 import click
 from siamese_text_cli.options import data_options
 
-from siamese_text.config import check_validation_split
 from siamese_text.errors import ConfigError
 from siamese_text.scoring import METRICS
 from siamese_text.storage import atomic_file, check_output_file
@@ -112,7 +111,6 @@ def evaluate(
     out_path = check_output_file(output, suffixes=(".json",), overwrite=overwrite) if output is not None else None
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    check_validation_split(validation_split)
     metrics = metric_list(metric)
     data = load(dataset, dataset_config, text_columns, label_column, label_kind, validation_split=validation_split, seed=seed)
     split = pick_split(data, split)

@@ -42,6 +42,14 @@ def _read_table(path: Path, text_column: str) -> Any:
         raise DataError(f"cannot read {path} ({first[:200]}); check it is valid {suffix[1:]}") from None
 
 
+def read_utf8(path: Path, *, shown: str) -> str:
+    """A text file's contents; a byte-order mark (as Excel writes) is dropped, another encoding is one line."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{shown} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+
+
 def read_corpus(path: str | Path, *, text_column: str | None = None, id_column: str | None = None,
                 metadata_columns: tuple[str, ...] | None = None) -> tuple[list[str], list[Any] | None, list[Any] | None]:
     """``(texts, ids or None, metadata or None)`` of a corpus file; columns are picked by name."""
@@ -55,10 +63,7 @@ def read_corpus(path: str | Path, *, text_column: str | None = None, id_column: 
         if id_column or (text_column and text_column != "text") or metadata_columns:
             raise ConfigError(f"{path} is a .txt file with one text a line and no columns; "
                               "drop --text-column/--id-column/--metadata-columns or use a .csv/.jsonl/.parquet file")
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+        lines = read_utf8(path, shown=str(path)).splitlines()
         texts = [line for line in lines if line.strip()]
         if not texts:
             raise DataError(f"corpus {path} has no texts (every line is blank); give at least one text")

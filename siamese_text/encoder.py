@@ -35,7 +35,7 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", 
 
 
 def _check_local(name: str) -> None:
-    """A local path that is a file, missing, or a model folder without tokenizer files: one line, before loading.
+    """A local path that is a file, missing, not a model folder, or one without tokenizer files: one line, before loading.
 
     Without tokenizer files transformers quietly builds a 5-word tokenizer that turns every text
     into [UNK], so every embedding is the same: refused here rather than trained or searched with.
@@ -47,6 +47,8 @@ def _check_local(name: str) -> None:
         return
     if not path.is_dir():
         raise ModelError(f"{name} is a file, not a model folder; give the folder that holds it")
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise ModelError(f"{name} is not a model folder (no modules.json or config.json); train or save a model there first")
     folder = path
     if (path / "modules.json").is_file():
         try:
@@ -57,6 +59,17 @@ def _check_local(name: str) -> None:
     if (folder / "config.json").is_file() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
         raise ModelError(f"{name} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); "
                          "copy them from the base model into the folder")
+
+
+def model_normalizes(model: Any) -> bool:
+    """Whether a sentence-transformers model ends in a Normalize module (its embeddings are unit vectors)."""
+    return any(type(module).__name__ == "Normalize" for module in model.children())
+
+
+def model_dimension(model: Any) -> int | None:
+    """A sentence-transformers model's embedding dimension (the method's name changed in version 5)."""
+    get = getattr(model, "get_embedding_dimension", None) or getattr(model, "get_sentence_embedding_dimension", None)
+    return get() if get is not None else None
 
 
 def _model_error(name: str, exc: Exception) -> ModelError:
@@ -162,9 +175,6 @@ class SiameseEncoder:
 
         name = str(model_name_or_path)
         _check_local(name)
-        path = Path(name)
-        if path.exists() and not (path / "modules.json").exists() and not (path / "config.json").exists():
-            raise ModelError(f"{name} is not a model folder (no modules.json or config.json); train or save a model there first")
         if backend == "onnx":  # ours, not sentence-transformers': theirs needs optimum, which pins transformers<4.58
             from siamese_text.export import load_onnx
 
@@ -218,12 +228,11 @@ class SiameseEncoder:
 
     @property
     def normalize(self) -> bool:
-        return any(type(module).__name__ == "Normalize" for module in self.model)
+        return model_normalizes(self.model)
 
     @property
     def dimension(self) -> int:
-        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        return int(get())
+        return int(model_dimension(self.model))
 
     @property
     def max_seq_length(self) -> int | None:

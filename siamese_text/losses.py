@@ -68,6 +68,7 @@ from torch import Tensor, nn
 from siamese_text import scoring
 from siamese_text.citations import CITATIONS
 from siamese_text.config import DEFAULT_MARGINS, IN_BATCH_LOSSES, LOSSES, check_margin, check_scaled_options
+from siamese_text.encoder import model_dimension, model_normalizes
 from siamese_text.errors import ConfigError
 from siamese_text.miners import mine_all_triplets, mine_batch_hard, mine_batch_semi_hard
 
@@ -211,16 +212,6 @@ def _embed(model: nn.Module, sentence_features: Iterable[dict[str, Tensor]]) -> 
     return [model(features)["sentence_embedding"] for features in sentence_features]
 
 
-def _normalizes(model: nn.Module) -> bool:
-    """Whether the model ends in a Normalize module (its embeddings are unit vectors)."""
-    return any(type(module).__name__ == "Normalize" for module in model.children())
-
-
-def _dimension(model: nn.Module) -> int | None:
-    get = getattr(model, "get_embedding_dimension", None) or getattr(model, "get_sentence_embedding_dimension", None)
-    return int(get()) if get is not None and get() is not None else None
-
-
 class _SiameseLoss(nn.Module):
     name = ""
 
@@ -231,7 +222,7 @@ class _SiameseLoss(nn.Module):
         self.distance_fn = _distance_fn(distance)
         self.margin = DEFAULT_MARGINS[self.name][distance] if margin is None else float(margin)
         if margin is not None:  # train() checks too; this covers losses built directly, as in a plain trainer
-            check_margin(self.name, distance, self.margin, normalized=_normalizes(model), dimension=_dimension(model))
+            check_margin(self.name, distance, self.margin, normalized=model_normalizes(model), dimension=model_dimension(model))
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"distance": self.distance, "margin": self.margin}
