@@ -42,7 +42,7 @@ def read_texts(path: str, *, column: str | None) -> list[str]:
 
 
 def _read_utf8(file: Path) -> str:
-    from siamese_text_cli.index import read_utf8
+    from siamese_text_cli.files import read_utf8
 
     return read_utf8(file, shown=f"--input {file}")
 
@@ -51,9 +51,9 @@ def _column(file: Path, column: str) -> list[Any]:
     from siamese_text.errors import DataError
 
     if file.suffix.lower() == ".parquet":
-        from siamese_text_cli.index import _read_table
+        from siamese_text_cli.files import read_table
 
-        table = _read_table(file, column)
+        table = read_table(file, column)
         if column not in table.column_names:
             raise DataError(f"--input {file} has no column {column!r}; its columns are {', '.join(table.column_names)}")
         return table.column(column).to_pylist()

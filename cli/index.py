@@ -1,9 +1,12 @@
-"""``siamtext index build|add``: embed a corpus file into a search index folder, or grow one.
+"""``siamtext index build|add|delete``: embed a corpus into a search index folder, grow it, or remove rows.
 
-A corpus is a .txt file (one text a line, blank lines skipped), or a .csv/.tsv/.jsonl/.parquet table
+A corpus is a .txt file (one text a line, blank lines skipped), a .csv/.tsv/.jsonl/.parquet table
 whose ``--text-column`` holds the texts, ``--id-column`` (optional) the ids and the other columns
-(or ``--metadata-columns``) metadata returned with each hit. Everything the corpus or the options
-get wrong is refused before the model is loaded, and the folder is written atomically.
+(or ``--metadata-columns``) metadata returned with each hit and filtered on, or a Hub data set id
+(``--split``). It is read, embedded and written a chunk at a time, so its size is bounded by the
+disk, not the memory. Everything the corpus or the options get wrong is refused before the model
+is loaded; a build is written beside the output and swapped in at the end (``--resume`` goes on
+after an interruption).
 """
 
 from __future__ import annotations
@@ -14,77 +17,9 @@ from typing import Any
 import click
 from siamese_text_cli.progress import library_progress_bars
 
-from siamese_text.errors import ConfigError, DataError
+from siamese_text.errors import ConfigError
 
-TABLE_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
-
-
-def _read_table(path: Path, text_column: str) -> Any:
-    """A pyarrow table of a .csv/.tsv/.jsonl/.parquet file (the text column read as strings)."""
-    import pyarrow as pa
-
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".tsv"):
-            from pyarrow import csv
-
-            return csv.read_csv(path, parse_options=csv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
-                                convert_options=csv.ConvertOptions(column_types={text_column: pa.string()}))
-        if suffix == ".jsonl":
-            from pyarrow import json
-
-            return json.read_json(path)
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot read {path} ({first[:200]}); check it is valid {suffix[1:]}") from None
-
-
-def read_utf8(path: Path, *, shown: str) -> str:
-    """A text file's contents; a byte-order mark (as Excel writes) is dropped, another encoding is one line."""
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{shown} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
-
-
-def read_corpus(path: str | Path, *, text_column: str | None = None, id_column: str | None = None,
-                metadata_columns: tuple[str, ...] | None = None) -> tuple[list[str], list[Any] | None, list[Any] | None]:
-    """``(texts, ids or None, metadata or None)`` of a corpus file; columns are picked by name."""
-    from siamese_text.data.loading import _suggest
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"corpus file {path} does not exist; give a .txt, .csv, .tsv, .jsonl or .parquet file")
-    suffix = path.suffix.lower()
-    if suffix == ".txt":
-        if id_column or (text_column and text_column != "text") or metadata_columns:
-            raise ConfigError(f"{path} is a .txt file with one text a line and no columns; "
-                              "drop --text-column/--id-column/--metadata-columns or use a .csv/.jsonl/.parquet file")
-        lines = read_utf8(path, shown=str(path)).splitlines()
-        texts = [line for line in lines if line.strip()]
-        if not texts:
-            raise DataError(f"corpus {path} has no texts (every line is blank); give at least one text")
-        return texts, None, None
-    if suffix not in TABLE_FORMATS:
-        raise DataError(f"corpus {path} must be a .txt, .csv, .tsv, .jsonl or .parquet file, not {suffix or 'no suffix'}")
-    text_column = text_column or "text"
-    table = _read_table(path, text_column)
-    columns = list(table.column_names)
-    for flag, name in [("--text-column", text_column), ("--id-column", id_column), *(
-            ("--metadata-columns", c) for c in metadata_columns or ())]:
-        if name is not None and name not in columns:
-            raise DataError(f"{path} has no column {name!r} ({flag}); {_suggest(name, columns)}")
-    if table.num_rows == 0:
-        raise DataError(f"corpus {path} has no rows; give at least one text")
-    texts = table.column(text_column).to_pylist()
-    ids = table.column(id_column).to_pylist() if id_column else None
-    if metadata_columns is None:
-        metadata_columns = tuple(c for c in columns if c not in (text_column, id_column))
-    metadata = table.select(list(metadata_columns)).to_pylist() if metadata_columns else None
-    return texts, ids, metadata
+BACKENDS = ("exact", "faiss", "binary", "milvus")
 
 
 def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
@@ -93,59 +28,84 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 
 def _corpus_options(fn: Any) -> Any:
     fn = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(fn)
+    fn = click.option("--chunk-size", type=int, default=8192, show_default=True,
+                      help="Texts read, embedded and written at a time (memory is bounded by this, not the corpus).")(fn)
     fn = click.option("--batch-size", type=int, default=64, show_default=True, help="Texts embedded per batch.")(fn)
+    fn = click.option("--config", "dataset_config", default=None, help="Hub data set config (a Hub CORPUS only).")(fn)
+    fn = click.option("--split", default=None, help="Hub data set split (a Hub CORPUS only; default train).")(fn)
     fn = click.option("--metadata-columns", callback=_columns, default=None,
-                      help="Columns returned with each hit, a,b (default: every column but text and id).")(fn)
+                      help="Columns returned with each hit and filtered on, a,b (default: every column but text and id).")(fn)
     fn = click.option("--id-column", default=None, help="Column of unique ids (default: row numbers).")(fn)
     fn = click.option("--text-column", default=None, help="Column of the texts (default: text).")(fn)
     return fn
 
 
-def _checked_corpus(corpus: str, text_column: str | None, id_column: str | None,
-                    metadata_columns: tuple[str, ...] | None, existing: list[Any] | tuple = ()) -> tuple:
-    from siamese_text.search import check_records
+def _sizes(batch_size: int, chunk_size: int) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    if chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be at least 1, got {chunk_size}")
 
-    texts, ids, metadata = read_corpus(corpus, text_column=text_column, id_column=id_column,
-                                       metadata_columns=metadata_columns)
-    return check_records(texts, ids, metadata, existing=existing, where=f"corpus {corpus}",
-                         id_name=f"column {id_column!r}", text_name=f"column {text_column or 'text'!r}"
-                         if Path(corpus).suffix.lower() != ".txt" else "the line")
+
+def _corpus(corpus: str, text_column: str | None, id_column: str | None, metadata_columns: tuple[str, ...] | None,
+            split: str | None, dataset_config: str | None) -> Any:
+    from siamese_text.search.corpus import open_corpus
+
+    return open_corpus(corpus, text_column=text_column, id_column=id_column, metadata_columns=metadata_columns,
+                       split=split, config=dataset_config)
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
 
 
 @click.group()
 def index() -> None:
-    """Build or grow a semantic search index folder (embeddings, records, manifest)."""
+    """Build, grow or prune a semantic search index folder."""
 
 
 @index.command()
 @click.argument("model")
 @click.argument("corpus")
 @click.option("--output", "-o", "--out", "out", required=True, help="Index folder to write (must be new or empty).")
-@click.option("--backend", type=click.Choice(["exact", "faiss", "binary"]), default="exact", show_default=True,
-              help="exact: every row, no extra dependency; faiss: HNSW graph; binary: 1-bit codes + rescoring.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing index folder.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="exact", show_default=True,
+              help="exact: every row, no extra dependency; faiss: HNSW graph; binary: 1-bit codes + rescoring; "
+                   "milvus: Milvus Lite in the folder, or a Milvus server with --uri.")
+@click.option("--uri", default=None, help="--backend milvus: a Milvus server or cluster (http://host:19530); "
+              "its token is read from MILVUS_TOKEN. Default: Milvus Lite inside the index folder.")
+@click.option("--collection", default=None, help="--backend milvus: the collection's name (default: from the folder name).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing index folder (and, with --uri, its collection).")
+@click.option("--resume", is_flag=True, help="Go on with a build of the same corpus that was interrupted.")
 @_corpus_options
-def build(model: str, corpus: str, out: str, backend: str, overwrite: bool, text_column: str | None,
-          id_column: str | None, metadata_columns: tuple[str, ...] | None, batch_size: int, quiet: bool) -> None:
-    """Embed CORPUS with MODEL (a model folder or Hub id) and save a search index in --output."""
-    from siamese_text.search import check_backend
+def build(model: str, corpus: str, out: str, backend: str, uri: str | None, collection: str | None, overwrite: bool,
+          resume: bool, text_column: str | None, id_column: str | None, metadata_columns: tuple[str, ...] | None,
+          split: str | None, dataset_config: str | None, batch_size: int, chunk_size: int, quiet: bool) -> None:
+    """Embed CORPUS (a file or Hub data set) with MODEL (a model folder or Hub id) into a search index in --output."""
+    from siamese_text.search.index import check_backend
+    from siamese_text.search.streaming import _checker, build_index, check_corpus
     from siamese_text.storage import check_output_dir
 
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    _sizes(batch_size, chunk_size)
+    if backend != "milvus" and (uri is not None or collection is not None):
+        raise ConfigError(f"--uri and --collection go with --backend milvus, not {backend}")
     check_output_dir(out, overwrite=overwrite, keep=(model, corpus))
     check_backend(backend)
-    texts, ids, metadata = _checked_corpus(corpus, text_column, id_column, metadata_columns)
+    source = _corpus(corpus, text_column, id_column, metadata_columns, split, dataset_config)
+    if backend == "milvus" and uri is not None and not overwrite and not resume:
+        from siamese_text.search.milvus import check_collection_free, check_collection_name, collection_name
 
-    from siamese_text.encoder import SiameseEncoder
-    from siamese_text.search import SemanticIndex
-
+        check_collection_free(uri, check_collection_name(collection) if collection else collection_name(Path(out).name))
     with library_progress_bars(on=not quiet):
+        total = check_corpus(source, _checker(source), chunk_size=chunk_size, milvus=backend == "milvus")
+        from siamese_text.encoder import SiameseEncoder
+
         encoder = SiameseEncoder.load(model)
-        built = SemanticIndex.build(encoder, texts, ids, metadata, backend=backend, batch_size=batch_size,
-                                    show_progress=not quiet)
-    built.save(out, overwrite=overwrite)
-    click.echo(f"indexed {len(built):,} texts ({built.dimension}-d, {backend}, model {built.model}) in {out}")
+        done = build_index(encoder, source, out, backend=backend, overwrite=overwrite, resume=resume,
+                           chunk_size=chunk_size, batch_size=batch_size, uri=uri, collection=collection,
+                           total=total, show_progress=not quiet, log=_log)
+    where = f", collection {collection or ''} on {uri}" if uri else ""
+    click.echo(f"indexed {done.count:,} texts ({done.dimension}-d, {backend}, model {done.model}{where}) in {out}"
+               + (f" ({done.texts_per_second:,.0f} texts/s)" if done.added > done.resumed_from else ""))
 
 
 @index.command()
@@ -153,24 +113,50 @@ def build(model: str, corpus: str, out: str, backend: str, overwrite: bool, text
 @click.argument("corpus")
 @click.option("--model", default=None, help="The index's model, if it is no longer where the index records it "
               "(checked to embed as that one did); the index then records this one.")
+@click.option("--upsert", is_flag=True, help="Replace the rows whose id is already in the index (else such ids are refused).")
 @_corpus_options
-def add(folder: str, corpus: str, model: str | None, text_column: str | None, id_column: str | None,
-        metadata_columns: tuple[str, ...] | None, batch_size: int, quiet: bool) -> None:
+def add(folder: str, corpus: str, model: str | None, upsert: bool, text_column: str | None, id_column: str | None,
+        metadata_columns: tuple[str, ...] | None, split: str | None, dataset_config: str | None, batch_size: int,
+        chunk_size: int, quiet: bool) -> None:
     """Embed the texts of CORPUS with the index's own model and add them to the index in FOLDER."""
+    from siamese_text.search.streaming import add_to_index
+
+    _sizes(batch_size, chunk_size)
+    source = _corpus(corpus, text_column, id_column, metadata_columns, split, dataset_config)
+    if upsert and source.id_column is None:
+        raise ConfigError("--upsert replaces rows by id: give the corpus's --id-column")
+    with library_progress_bars(on=not quiet):
+        done = add_to_index(folder, source, model=model, upsert=upsert, chunk_size=chunk_size, batch_size=batch_size,
+                            show_progress=not quiet, log=_log)
+    verb = "added or replaced" if upsert else "added"
+    click.echo(f"{verb} {done.added:,} texts in {folder} ({done.count:,} in all)")
+
+
+@index.command()
+@click.argument("folder")
+@click.argument("ids", nargs=-1)
+@click.option("--ids-file", default=None, help="Ids to delete, one a line ('-' for stdin).")
+def delete(folder: str, ids: tuple[str, ...], ids_file: str | None) -> None:
+    """Delete the rows of IDS from the index in FOLDER (an id that is not there: nothing is changed)."""
     from siamese_text.search import SemanticIndex
     from siamese_text.storage import output_lock
 
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    with output_lock(folder, flag="index", shown=folder):  # from reading to saving: two adds never lose one
-        grown = SemanticIndex.load(folder)
-        texts, ids, metadata = _checked_corpus(corpus, text_column, id_column, metadata_columns, existing=grown.ids)
-        before = len(grown)
-        with library_progress_bars(on=not quiet):
-            if model is not None:
-                from siamese_text.encoder import SiameseEncoder
-
-                grown.use_encoder(SiameseEncoder.load(model), moved=True)
-            grown.add(texts, ids, metadata, batch_size=batch_size, show_progress=not quiet)
-        grown.save(folder, overwrite=True)
-    click.echo(f"added {len(grown) - before:,} texts to {folder} ({len(grown):,} in all)")
+    wanted = list(ids)
+    if ids_file is not None:
+        try:
+            with click.open_file(ids_file, encoding="utf-8") as stream:
+                wanted += [line.strip() for line in stream if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read --ids-file {ids_file} ({exc}); give a UTF-8 file, one id a line") from None
+    if not wanted:
+        raise ConfigError("give the IDS to delete, or --ids-file FILE")
+    with output_lock(folder, flag="index", shown=folder), SemanticIndex.load(folder) as found:
+        if found.id_kind() is int:
+            bad = next((i for i in wanted if not i.lstrip("-").isdigit()), None)
+            if bad is not None:
+                raise ConfigError(f"id {bad!r} is not a whole number, and the ids of {folder} are")
+            wanted = [int(i) for i in wanted]  # type: ignore[misc]
+        removed = found.delete(wanted)
+        found.save(folder, overwrite=True)
+        left = len(found)
+    click.echo(f"deleted {removed:,} rows from {folder} ({left:,} left)")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from siamese_text.errors import ConfigError
 
-__all__ = ["check_output_dir", "atomic_dir", "check_output_file", "atomic_file", "output_lock"]
+__all__ = ["check_output_dir", "atomic_dir", "resumable_dir", "partial_dir", "check_output_file", "atomic_file",
+           "output_lock"]
 
 
 def check_output_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--output",
@@ -100,11 +101,53 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool, flag: str = "--outpu
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the folder gets the mode a plain mkdir would give it
         try:
             yield tmp
-            if not overwrite and path.is_dir() and any(path.iterdir()):
-                kept = _free_name(path)
-                os.replace(tmp, kept)
-                raise ConfigError(f"{flag} {shown} appeared while this ran and was left as it is; the result is in {kept}")
-            _swap(tmp, path)
+            _finish(tmp, path, overwrite=overwrite, flag=flag, shown=shown)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _finish(tmp: Path, path: Path, *, overwrite: bool, flag: str, shown: Path) -> None:
+    """Put the finished ``tmp`` at ``path``; a folder that appeared there meanwhile is kept unless ``overwrite``."""
+    if not overwrite and path.is_dir() and any(path.iterdir()):
+        kept = _free_name(path)
+        os.replace(tmp, kept)
+        raise ConfigError(f"{flag} {shown} appeared while this ran and was left as it is; the result is in {kept}")
+    _swap(tmp, path)
+
+
+def partial_dir(path: str | os.PathLike) -> Path:
+    """Where :func:`resumable_dir` keeps the work of an interrupted run: ``.NAME.partial`` beside ``path``."""
+    target = _target(Path(path))
+    return target.parent / f".{target.name}.partial"
+
+
+@contextlib.contextmanager
+def resumable_dir(path: str | os.PathLike, *, overwrite: bool, resume: bool, flag: str = "--output",
+                  overwrite_hint: str = "--overwrite", keep: Sequence[str | os.PathLike] = ()) -> Iterator[tuple[Path, bool]]:
+    """Like :func:`atomic_dir`, but an interrupted run (Ctrl-C, SIGTERM) keeps its work for ``resume``.
+
+    Yields ``(folder, resumed)``: the hidden ``.NAME.partial`` folder beside ``path`` and whether it
+    holds an interrupted run's work (only with ``resume``; without it, old work is cleared). On
+    success it replaces ``path`` in one swap; on an error it is removed; on an interruption it stays,
+    so the same command with ``--resume`` goes on from there. ``path`` itself is never half-written.
+    """
+    shown = Path(path)
+    path = _target(check_output_dir(path, overwrite=overwrite, flag=flag, overwrite_hint=overwrite_hint, keep=keep))
+    with _make_parents(path), output_lock(path, flag=flag, shown=shown):
+        tmp = partial_dir(path)
+        resumed = resume and tmp.is_dir()
+        if tmp.exists() and not resumed:
+            shutil.rmtree(tmp)
+        try:
+            tmp.mkdir(mode=0o777, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{flag} {shown}: cannot write in {path.parent} ({exc.strerror}); choose another {flag}") from exc
+        try:
+            yield tmp, resumed
+            _finish(tmp, path, overwrite=overwrite, flag=flag, shown=shown)
+        except KeyboardInterrupt:
+            raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
