@@ -91,19 +91,28 @@ def build(model: str, corpus: str, out: str, backend: str, uri: str | None, coll
     check_output_dir(out, overwrite=overwrite, keep=(model, corpus))
     check_backend(backend)
     source = _corpus(corpus, text_column, id_column, metadata_columns, split, dataset_config)
-    if backend == "milvus" and uri is not None and not overwrite and not resume:
-        from siamese_text.search.milvus import check_collection_free, check_collection_name, collection_name
+    if uri is not None:  # a server that does not answer is refused first, in seconds
+        from siamese_text.search.milvus import connect, release
 
-        check_collection_free(uri, check_collection_name(collection) if collection else collection_name(Path(out).name))
+        release(connect(uri), uri)
     with library_progress_bars(on=not quiet):
         total = check_corpus(source, _checker(source), chunk_size=chunk_size, milvus=backend == "milvus")
         from siamese_text.encoder import SiameseEncoder
 
         encoder = SiameseEncoder.load(model)
+        if backend == "milvus" and uri is not None and not overwrite and not resume:  # before anything is embedded
+            from siamese_text.search.milvus import (
+                check_collection_free,
+                check_collection_name,
+                collection_name,
+            )
+
+            name = check_collection_name(collection) if collection else collection_name(Path(out).name)
+            check_collection_free(uri, name, dimension=encoder.dimension, metric="cosine")
         done = build_index(encoder, source, out, backend=backend, overwrite=overwrite, resume=resume,
                            chunk_size=chunk_size, batch_size=batch_size, uri=uri, collection=collection,
                            total=total, show_progress=not quiet, log=_log)
-    where = f", collection {collection or ''} on {uri}" if uri else ""
+    where = f", {done.location}" if done.location else ""
     click.echo(f"indexed {done.count:,} texts ({done.dimension}-d, {backend}, model {done.model}{where}) in {out}"
                + (f" ({done.texts_per_second:,.0f} texts/s)" if done.added > done.resumed_from else ""))
 

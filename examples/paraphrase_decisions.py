@@ -2,7 +2,7 @@
 
 ``train`` is the code path of ``siamtext train --dataset mrpc``: contrastive loss on MRPC's 0/1
 pairs, then a threshold (best F1) and a Platt probability map fitted on validation and saved with
-the model (``siamese_calibration.json``). ``predict_pairs`` reads them back, so any new pair gets its cosine
+the model (``siamese_calibration.json``). ``siamese_text.calibration.predict_pairs`` reads them back, so any new pair gets its cosine
 similarity, P(same) and a decision, with no threshold to pick by hand. The zero-shot model is
 calibrated the same way beside it, for comparison.
 
@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from siamese_text import SiameseEncoder, TrainConfig, load_data, train
-    from siamese_text.calibration import calibrate_model_dir
+    from siamese_text.calibration import calibrate_model_dir, predict_pairs
     from siamese_text.encoder import DEFAULT_MODEL
 
     config = TrainConfig(dataset="mrpc", output=args.output, overwrite=True, max_pairs=args.max_pairs, epochs=args.epochs)
@@ -61,7 +61,7 @@ def main() -> None:
     for name, encoder in (("zero-shot", zero_shot), ("trained", trained)):
         print(f"\n{name}: {encoder.name_or_path}")
         print(f"{'cosine':>7} {'P(same)':>8} {'same':>5}  pair")
-        for p in encoder.predict_pairs(PAIRS):
+        for p in predict_pairs(encoder, PAIRS):
             print(f"{p.score:7.3f} {p.probability:8.3f} {str(p.same):>5}  {p.text_a[:40]!r} / {p.text_b[:40]!r}")
     figures = result.metrics["validation"]
     print(f"\ntrained model on MRPC validation: accuracy {figures['cosine_fitted_accuracy_accuracy']:.2f} at the "

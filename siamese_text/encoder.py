@@ -9,7 +9,6 @@ sentence-transformers folder (``modules.json``, ``1_Pooling/``, ``config_sentenc
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from siamese_text.errors import ConfigError, ModelError
+from siamese_text.model_files import check_model_path
 from siamese_text.scoring import METRICS, pairwise_similarity
 
 if TYPE_CHECKING:
@@ -29,36 +29,6 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Tokens kept of each text unless --max-seq-length says otherwise (fewer where the model takes fewer).
 DEFAULT_MAX_SEQ_LENGTH = 256
 POOLING_MODES: tuple[str, ...] = ("mean", "cls", "max")
-
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
-
-
-def _check_local(name: str) -> None:
-    """A local path that is a file, missing, not a model folder, or one without tokenizer files: one line, before loading.
-
-    Without tokenizer files transformers quietly builds a 5-word tokenizer that turns every text
-    into [UNK], so every embedding is the same: refused here rather than trained or searched with.
-    """
-    path = Path(name).expanduser()
-    if not path.exists():
-        if name.startswith((".", "/", "~")) or name.count("/") > 1:
-            raise ModelError(f"{name}: no such model folder; check the path (or give a Hub id user/name)")
-        return
-    if not path.is_dir():
-        raise ModelError(f"{name} is a file, not a model folder; give the folder that holds it")
-    if not (path / "modules.json").exists() and not (path / "config.json").exists():
-        raise ModelError(f"{name} is not a model folder (no modules.json or config.json); train or save a model there first")
-    folder = path
-    if (path / "modules.json").is_file():
-        try:
-            first = json.loads((path / "modules.json").read_text())[0].get("path", "")
-        except (ValueError, IndexError, AttributeError, TypeError):
-            first = ""
-        folder = path / first
-    if (folder / "config.json").is_file() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
-        raise ModelError(f"{name} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); "
-                         "copy them from the base model into the folder")
 
 
 def model_normalizes(model: Any) -> bool:
@@ -148,7 +118,7 @@ class SiameseEncoder:
         from safetensors import SafetensorError  # a truncated weights file
         from sentence_transformers import SentenceTransformer, models
 
-        _check_local(str(model_name_or_path))
+        check_model_path(str(model_name_or_path))
         try:
             transformer = models.Transformer(str(model_name_or_path))
         except (OSError, ValueError, KeyError, SafetensorError) as exc:
@@ -174,9 +144,9 @@ class SiameseEncoder:
         from sentence_transformers import SentenceTransformer
 
         name = str(model_name_or_path)
-        _check_local(name)
+        check_model_path(name)
         if backend == "onnx":  # ours, not sentence-transformers': theirs needs optimum, which pins transformers<4.58
-            from siamese_text.export import load_onnx
+            from siamese_text.onnx_runtime import load_onnx
 
             return cls(load_onnx(name, file_name=(model_kwargs or {}).get("file_name"), device=device), name_or_path=name)
         try:
@@ -303,23 +273,3 @@ class SiameseEncoder:
             raise ConfigError(f"--metric {metric!r} is not one of {', '.join(METRICS)}")
         emb = self.encode(list(a) + list(b), batch_size=batch_size)
         return pairwise_similarity(emb[: len(a)], emb[len(a) :], metric=metric)
-
-    # ---- conveniences provided by higher layers (imported lazily) ------------------------
-
-    def search(self, queries: str | Sequence[str], corpus: Sequence[str], *, top_k: int = 10) -> list:
-        """Quick in-memory semantic search: for each query, the ``top_k`` closest corpus texts."""
-        from siamese_text.search import search_texts
-
-        return search_texts(self, queries, corpus, top_k=top_k)
-
-    def predict_pairs(self, pairs: Sequence[tuple[str, str]]) -> list:
-        """Score pairs with the calibrated threshold saved in the model folder."""
-        from siamese_text.calibration import predict_pairs
-
-        return predict_pairs(self, pairs)
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
-        """Upload the saved model folder to the Hugging Face Hub (see :func:`siamese_text.hub.push_to_hub`)."""
-        from siamese_text.hub import push_to_hub
-
-        return push_to_hub(self.name_or_path, repo_id=repo_id, **kwargs)

@@ -1,4 +1,4 @@
-"""ONNX export, dynamic int8 quantisation, and loading an exported folder, without optimum.
+"""ONNX export and dynamic int8 quantisation of a saved model folder, without optimum.
 
 sentence-transformers exports and loads ONNX through optimum, but optimum-onnx 0.1 pins
 ``transformers<4.58`` and would downgrade transformers 5, so here the graph is exported with
@@ -11,15 +11,12 @@ the same input and output names, so the folder stays a standard one:
   output ``last_hidden_state``;
 * ``onnx/model_qint8_quantized.onnx``: int8 weights (per channel), activations quantised on the fly.
 
-Loading keeps sentence-transformers' own Transformer module (tokenisation, truncation, config) and
-its pooling/normalisation modules, and swaps only the torch network for an ONNX Runtime session.
+Loading an exported folder is :mod:`siamese_text.onnx_runtime` (``SiameseEncoder.load(path, backend="onnx")``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
-import json
 import logging
 import os
 import shutil
@@ -32,23 +29,13 @@ from typing import Any
 import numpy as np
 
 from siamese_text.errors import ConfigError, ModelError
-from siamese_text.hub import check_model_folder
+from siamese_text.model_files import FP32_FILE, INT8_FILE, check_model_folder, onnx_files
+from siamese_text.onnx_runtime import load_onnx, need_onnxruntime
 
 __all__ = ["FP32_FILE", "INT8_FILE", "QUANTIZE_CHOICES", "export_onnx", "load_onnx", "onnx_files"]
 
-FP32_FILE = "onnx/model.onnx"
-INT8_FILE = "onnx/model_qint8_quantized.onnx"
 QUANTIZE_CHOICES: tuple[str, ...] = ("int8",)
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_ONNX_HINT = "install the ONNX extra: pip install 'siamese-text[onnx]'"
-
-
-def _need_onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise ModelError(f"the ONNX backend needs onnxruntime; {_ONNX_HINT}") from exc
-    return onnxruntime
 
 
 @contextlib.contextmanager
@@ -65,12 +52,6 @@ def _quiet() -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-
-
-def onnx_files(folder: str | os.PathLike) -> list[str]:
-    """The ``.onnx`` files of a model folder, relative to it (``onnx/model.onnx``, ...)."""
-    folder = Path(folder)
-    return sorted(p.relative_to(folder).as_posix() for p in folder.glob("**/*.onnx"))
 
 
 # ---- export -------------------------------------------------------------------------------------
@@ -121,7 +102,7 @@ def _check_export(wrapped: Any, tokenizer: Any, names: tuple[str, ...], path: Pa
     """Compare ONNX Runtime with torch on other shapes than the export sample: a bad graph fails here, not later."""
     import torch
 
-    ort = _need_onnxruntime()
+    ort = need_onnxruntime()
     sample = tokenizer(["one", "two three four five six seven eight nine ten", "x y z"], padding=True, return_tensors="pt")
     with torch.no_grad():
         expected = wrapped(*(sample[n] for n in names)).numpy()
@@ -137,7 +118,7 @@ def _quantize_int8(source: Path, target: Path) -> None:
 
     On STS-B test with all-MiniLM-L6-v2 this costs 0.28 Spearman points (82.03 -> 81.75, benchmarks/inference.py).
     """
-    _need_onnxruntime()
+    need_onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
@@ -162,7 +143,7 @@ def export_onnx(
     source = check_model_folder(model_dir)
     if not any((source / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")):
         raise ModelError(f"{source} has no torch weights to export (model.safetensors); export from the trained folder")
-    _need_onnxruntime()
+    need_onnxruntime()
     wanted = [FP32_FILE] + ([INT8_FILE] if quantize == "int8" else [])
     from siamese_text.storage import atomic_dir, check_output_dir
 
@@ -206,110 +187,3 @@ def export_onnx(
                         ignore=lambda _d, names: [n for n in names if n.startswith(".") or n == "checkpoints"])
         build(tmp)
     return [Path(out) / name for name in wanted]
-
-
-# ---- loading ------------------------------------------------------------------------------------
-
-
-def _ort_model_class() -> Any:
-    """An ``nn.Module`` with a Hugging Face-like ``forward`` that runs an ONNX Runtime session."""
-    import torch
-
-    class OrtFeatureExtractor(torch.nn.Module):
-        def __init__(self, session: Any, config: Any) -> None:
-            super().__init__()
-            self.session = session
-            self.config = config
-            self.input_names = tuple(i.name for i in session.get_inputs())
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                    token_type_ids: torch.Tensor | None = None, **_: Any) -> dict[str, torch.Tensor]:
-            given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-            feeds = {}
-            for name in self.input_names:
-                value = given.get(name)
-                if value is None:  # a tokenizer without token types: all zeros, as the torch model assumes
-                    value = torch.ones_like(input_ids) if name == "attention_mask" else torch.zeros_like(input_ids)
-                feeds[name] = value.detach().cpu().numpy().astype(np.int64, copy=False)
-            (hidden,) = self.session.run(["last_hidden_state"], feeds)
-            return {"last_hidden_state": torch.from_numpy(hidden)}
-
-    return OrtFeatureExtractor
-
-
-def _onnx_transformer_class() -> Any:
-    """sentence-transformers' Transformer module, with the network loaded from an ONNX file by us."""
-    from sentence_transformers.models import Transformer
-
-    class OnnxTransformer(Transformer):
-        def _load_model(self, model_name_or_path: str, transformer_task: Any, config: Any, backend: str,
-                        is_peft_model: bool, **model_kwargs: Any) -> Any:
-            ort = _need_onnxruntime()
-            path = Path(model_name_or_path) / model_kwargs.get("subfolder", "") / model_kwargs["file_name"]
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            session = ort.InferenceSession(str(path), options, providers=model_kwargs.get("providers") or ["CPUExecutionProvider"])
-            return _ort_model_class()(session, config)
-
-        def save(self, output_path: str, *args: Any, **kwargs: Any) -> None:
-            raise ModelError("a model loaded with backend='onnx' cannot be saved; save the torch model and export it again")
-
-    return OnnxTransformer
-
-
-def _pick_file(folder: Path, file_name: str | None) -> str:
-    """Like sentence-transformers: ``file_name`` relative to the folder (or to ``onnx/``); default ``onnx/model.onnx``."""
-    found = onnx_files(folder)
-    if not found:
-        raise ModelError(f"{folder} has no ONNX file; run 'siamtext export {folder} --format onnx' first")
-    name = file_name or FP32_FILE
-    for candidate in (name, f"onnx/{name}"):
-        if (folder / candidate).is_file():
-            return candidate
-    raise ModelError(f"{folder} has no {name}; it has {', '.join(found)}: pass one as file_name (--onnx-file)")
-
-
-def _local_folder(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    from huggingface_hub import snapshot_download
-
-    try:  # a Hub id: the cached snapshot (HF_HUB_OFFLINE=1) or a download
-        return Path(snapshot_download(name_or_path, repo_type="model"))
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {name_or_path!r} ({first}); give a local folder or a cached Hub id") from None
-
-
-def load_onnx(name_or_path: str | os.PathLike, *, file_name: str | None = None, device: str | None = None) -> Any:
-    """A ``SentenceTransformer`` whose transformer runs in ONNX Runtime; the other modules are the saved ones."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.util import import_from_string
-
-    ort = _need_onnxruntime()
-    folder = _local_folder(str(name_or_path))
-    check_model_folder(folder)
-    chosen = _pick_file(folder, file_name)
-    providers = ["CUDAExecutionProvider"] if (device or "").startswith("cuda") and \
-        "CUDAExecutionProvider" in ort.get_available_providers() else ["CPUExecutionProvider"]
-    onnx_transformer = _onnx_transformer_class()
-    modules = []
-    try:
-        for entry in json.loads((folder / "modules.json").read_text()):
-            cls = import_from_string(entry["type"])
-            if isinstance(cls, type) and issubclass(cls, import_from_string("sentence_transformers.models.Transformer")):
-                modules.append(onnx_transformer.load(str(folder), subfolder=entry.get("path", ""), backend="onnx",
-                                                     local_files_only=True,
-                                                     model_kwargs={"file_name": chosen, "providers": providers}))
-            elif len(inspect.signature(cls.load).parameters) == 1:  # old-style modules take their own folder
-                modules.append(cls.load(str(folder / entry.get("path", ""))))
-            else:
-                modules.append(cls.load(str(folder), subfolder=entry.get("path", ""), local_files_only=True))
-        settings = json.loads((folder / "config_sentence_transformers.json").read_text()) \
-            if (folder / "config_sentence_transformers.json").is_file() else {}
-    except (OSError, ValueError, KeyError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load {folder} with backend='onnx' ({first})") from exc
-    return SentenceTransformer(modules=modules, device="cpu", similarity_fn_name=settings.get("similarity_fn_name"),
-                               prompts=settings.get("prompts"), default_prompt_name=settings.get("default_prompt_name"))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from siamese_text.errors import ConfigError, ModelError
+from siamese_text.model_files import WEIGHT_FILES, check_model_folder
 
 __all__ = [
     "UploadPlan",
@@ -30,8 +31,6 @@ __all__ = [
     "WEIGHT_FILES",
 ]
 
-# A folder is a model when sentence-transformers can read its module list and find weights in it.
-WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "onnx/model.onnx")
 # Never uploaded: hidden files/folders (.git, .cache, editor and atomic_dir temporaries), trainer checkpoints, caches.
 _SKIP_PARTS = re.compile(r"^(\..*|checkpoints|__pycache__|runs)$")
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -46,20 +45,6 @@ def check_repo_id(repo_id: str) -> str:
             "(letters, digits, '-', '_', '.'; at most 96 characters each)"
         )
     return repo_id
-
-
-def check_model_folder(folder: str | os.PathLike) -> Path:
-    """Refuse what is not a saved sentence-transformers folder: no folder, no ``modules.json``, or no weights."""
-    path = Path(folder)
-    if not path.is_dir():
-        raise ModelError(f"{path} is not a folder; give the folder a model was saved to (e.g. by 'siamtext train')")
-    if not (path / "modules.json").is_file():
-        raise ModelError(f"{path} is not a model folder (no modules.json); give the folder a model was saved to")
-    if not any((path / name).is_file() for name in WEIGHT_FILES) and not any(path.glob("onnx/*.onnx")):
-        raise ModelError(
-            f"{path} has no weights ({', '.join(WEIGHT_FILES)}); save or export the model there first"
-        )
-    return path
 
 
 def _uploaded(relative: Path) -> bool:

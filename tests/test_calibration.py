@@ -107,19 +107,19 @@ def test_predict_pairs_uses_the_saved_threshold(saved_model, tiny_encoder):
     ds = datasets.Dataset.from_dict({"text_a": a, "text_b": b, "label": y})
     c = cal.calibrate_model_dir(tiny_encoder, saved_model, ds, objective="accuracy", overwrite=True)
     encoder = SiameseEncoder.load(saved_model)
-    preds = encoder.predict_pairs(list(zip(a[:10], b[:10], strict=True)))
+    preds = cal.predict_pairs(encoder, list(zip(a[:10], b[:10], strict=True)))
     sims = tiny_encoder.similarity(a[:10], b[:10])
     for pred, sim in zip(preds, sims, strict=True):
         assert pred.score == pytest.approx(float(sim), abs=1e-5)
         assert pred.same == (pred.score >= c.threshold)
         assert pred.probability == pytest.approx(float(c.probability([pred.score])[0]))
     with pytest.raises(DataError, match="pair 1 is"):
-        encoder.predict_pairs([("a", "b"), ("only one",)])
+        cal.predict_pairs(encoder, [("a", "b"), ("only one",)])
 
 
 def test_predict_pairs_without_calibration_says_how_to_make_one(tiny_encoder):
     with pytest.warns(UserWarning, match="siamtext calibrate"):
-        preds = tiny_encoder.predict_pairs([("a cat", "a dog")])
+        preds = cal.predict_pairs(tiny_encoder, [("a cat", "a dog")])
     assert preds[0].probability is None and preds[0].same is None and -1.0 <= preds[0].score <= 1.0
 
 
@@ -145,7 +145,7 @@ def test_mismatched_lengths_and_corrupt_file_are_one_line_errors(saved_model, ti
 
 def test_one_pair_not_in_a_list_is_named(tiny_encoder):
     with pytest.raises(DataError, match=r"pairs is one pair, \('a cat', 'a dog'\); give a list of pairs"):
-        tiny_encoder.predict_pairs(("a cat", "a dog"))
+        cal.predict_pairs(tiny_encoder, ("a cat", "a dog"))
 
 
 def test_a_hub_model_s_calibration_is_fetched_with_its_other_files(saved_model, tiny_encoder, monkeypatch, tmp_path):
@@ -171,5 +171,5 @@ def test_a_hub_model_s_calibration_is_fetched_with_its_other_files(saved_model, 
     hub_named = type(tiny_encoder)(tiny_encoder.model, name_or_path="someone/tiny")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        (pred,) = hub_named.predict_pairs([(a[0], b[0])])
+        (pred,) = cal.predict_pairs(hub_named, [(a[0], b[0])])
     assert pred.same == (pred.score >= c.threshold)

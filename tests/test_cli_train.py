@@ -295,7 +295,7 @@ def test_help_is_instant_and_does_not_import_torch():
 def test_binary_pairs_are_calibrated_and_every_model_gets_a_card(tiny_model_dir, tmp_path):
     import yaml
 
-    from siamese_text.calibration import load_calibration
+    from siamese_text.calibration import load_calibration, predict_pairs
     from siamese_text.encoder import SiameseEncoder
 
     folder = tmp_path / "dups"
@@ -316,7 +316,7 @@ def test_binary_pairs_are_calibrated_and_every_model_gets_a_card(tiny_model_dir,
     assert calibration is not None and calibration.split == "validation"
     results = json.loads((out / "results.json").read_text())
     assert results["calibration"]["threshold"] == pytest.approx(calibration.threshold)
-    predictions = SiameseEncoder.load(out).predict_pairs([("the cat dog sat", "the cat dog sat")])
+    predictions = predict_pairs(SiameseEncoder.load(out), [("the cat dog sat", "the cat dog sat")])
     assert predictions[0].same is True
     card = (out / "README.md").read_text()
     front = yaml.safe_load(card.split("---")[1])

@@ -120,10 +120,10 @@ def test_create_pr_and_bare_repo_name(model_dir: Path, hub: list) -> None:
     assert "opened a pull request: https://huggingface.co/me/tiny/discussions/1" in result.output
 
 
-def test_encoder_push_to_hub_delegates(model_dir: Path, hub: list) -> None:
-    from siamese_text.encoder import SiameseEncoder
+def test_push_to_hub_from_python(model_dir: Path, hub: list) -> None:
+    from siamese_text.hub import push_to_hub
 
-    url = SiameseEncoder.load(model_dir).push_to_hub("alice/tiny", private=True, create_pr=True)
+    url = push_to_hub(model_dir, repo_id="alice/tiny", private=True, create_pr=True)
     assert url == "https://huggingface.co/alice/tiny/discussions/1"
     upload = hub[-1][1]
     assert hub[0][1]["private"] is True and upload["create_pr"] is True

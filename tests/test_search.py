@@ -170,8 +170,8 @@ def test_a_moved_model_is_given_with_model_and_checked_by_its_embeddings(tiny_en
         SemanticIndex.load(tmp_path / "ix", model=tmp_path / "moved", encoder=tiny_encoder)
 
 
-def test_encoder_search_is_an_in_memory_index(tiny_encoder):
-    hits = tiny_encoder.search(["my card was stolen", "a dog ran"], TEXTS, top_k=2)
+def test_search_texts_is_an_in_memory_index(tiny_encoder):
+    hits = search_texts(tiny_encoder, ["my card was stolen", "a dog ran"], TEXTS, top_k=2)
     assert [h.id for h in hits[0]][0] == 1 and len(hits) == 2 and len(hits[1]) == 2
     assert search_texts(tiny_encoder, "the cat sat on the mat", TEXTS, top_k=100)[0].id == 4
     assert len(search_texts(tiny_encoder, "x", TEXTS, top_k=100)) == len(TEXTS)  # k above the corpus size

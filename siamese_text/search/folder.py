@@ -163,8 +163,11 @@ def read_ids(path: Path) -> list[Any]:
     return _parquet(path).read(columns=["id"]).column(0).to_pylist()
 
 
-def read_records(path: Path, *, count: int) -> tuple[list[Any], list[str], list[Any]]:
-    """``(ids, texts, metadata)`` of a records file, checked against the manifest's ``count``."""
+def read_records(path: Path, *, count: int, deleted: np.ndarray | None = None) -> tuple[list[Any], list[str], list[Any]]:
+    """``(ids, texts, metadata)`` of a records file, checked against the manifest's ``count``.
+
+    Ids are unique among the rows not ``deleted`` (a faiss index keeps a replaced row, masked).
+    """
     table = _parquet(path)
     try:
         table = table.read()
@@ -178,7 +181,8 @@ def read_records(path: Path, *, count: int) -> tuple[list[Any], list[str], list[
     except (ValueError, TypeError) as exc:
         raise DataError(f"{path} holds metadata that is not JSON ({exc}); rebuild the index") from None
     ids = table.column("id").to_pylist()
-    if len(set(map(repr, ids))) != len(ids):
+    live = ids if deleted is None else [i for i, gone in zip(ids, deleted) if not gone]
+    if len(set(map(repr, live))) != len(live):
         raise DataError(f"{path} holds the same id twice; rebuild the index")
     return ids, table.column("text").to_pylist(), metadata
 

@@ -162,6 +162,7 @@ class SemanticIndex:
                                     uri=uri, collection=collection, token=token)
             index = cls(store, model=model, encoder=encoder, probe=probe)
             index._write_chunks(embeddings, ids, texts, metadata, store.add)
+            store.settle()
             return index
         if uri is not None or collection is not None:
             raise ConfigError(f"uri and collection go with backend='milvus', not {backend!r}")
@@ -219,6 +220,7 @@ class SemanticIndex:
                                 "ids must be unique, or use upsert to replace those rows")
         new = self._embed(texts, embeddings, batch_size, show_progress)
         self._write_chunks(new, ids, texts, metadata, self.store.add)
+        self._settle()
 
     def upsert(self, texts: Sequence[str], ids: Sequence[Any], metadata: Sequence[Any] | None = None,
                *, embeddings: Any = None, batch_size: int = 64, show_progress: bool = False) -> None:
@@ -228,6 +230,7 @@ class SemanticIndex:
         texts, ids, metadata = self._checker(replace=True, given_ids=True).check(texts, ids, metadata)
         new = self._embed(texts, embeddings, batch_size, show_progress)
         self._write_chunks(new, ids, texts, metadata, self.store.upsert)
+        self._settle()
 
     def delete(self, ids: Any) -> int:
         """Delete the rows of ``ids`` (one id or a list); an id not in the index is refused and nothing changes."""
@@ -239,7 +242,12 @@ class SemanticIndex:
             raise DataError("give at least one id to delete")
         check_missing(self.store, ids)
         self.store.delete(ids)
+        self._settle()
         return len(ids)
+
+    def _settle(self) -> None:
+        if self.store.name == "milvus":
+            self.store.settle()  # type: ignore[attr-defined]
 
     # ---- properties ---------------------------------------------------------------------------
 

@@ -193,11 +193,12 @@ class LocalBackend:
         count, dim = manifest["count"], manifest["dimension"]
         embeddings = files.load_array(files.check_file(folder, files.EMBEDDINGS, manifest), mmap=mmap, shape=(count, dim),
                                       dtype=np.float32)
-        ids, texts, metadata = files.read_records(files.check_file(folder, files.RECORDS, manifest), count=count)
         deleted = None
         if (folder / files.DELETED).exists():
             deleted = files.load_array(files.check_file(folder, files.DELETED, manifest), mmap=False, shape=(count,),
                                        dtype=np.bool_)
+        ids, texts, metadata = files.read_records(files.check_file(folder, files.RECORDS, manifest), count=count,
+                                                  deleted=deleted)
         from siamese_text.search.base import DEFAULT_OPTIONS
 
         options = {**DEFAULT_OPTIONS, **{k: v for k, v in manifest.get("options", {}).items() if k in DEFAULT_OPTIONS}}

@@ -32,7 +32,7 @@ from siamese_text.search.index import check_backend, check_encoder, check_option
 from siamese_text.search.kernels import pack_codes
 from siamese_text.search.milvus import check_collection_free
 from siamese_text.search.records import PROBE_TEXT, RecordChecker, as_embeddings, model_name
-from siamese_text.storage import atomic_dir, output_lock, resumable_dir
+from siamese_text.storage import atomic_dir, output_lock, partial_dir, resumable_dir
 
 if TYPE_CHECKING:
     from siamese_text.encoder import SiameseEncoder
@@ -56,6 +56,7 @@ class StreamResult:
     model: str
     seconds: float
     resumed_from: int = 0
+    location: str = ""  # a Milvus server's collection and URI (without secrets)
 
     @property
     def texts_per_second(self) -> float:
@@ -207,8 +208,9 @@ def _write_progress(folder: Path, settings: dict[str, Any], done: int) -> None:
     os.replace(tmp, folder / PROGRESS)
 
 
-def _resume_point(folder: Path, settings: dict[str, Any], resumed: bool, log: Log) -> int:
-    if not resumed:
+def _resume_point(folder: Path, settings: dict[str, Any], resume: bool, log: Log) -> int:
+    """Rows an interrupted build in ``folder`` wrote (0: none, or ``resume`` not asked); another build's work is refused."""
+    if not resume or not folder.is_dir():
         return 0
     progress = _read_progress(folder)
     if progress is None:
@@ -255,8 +257,8 @@ def build_index(encoder: SiameseEncoder, corpus: Corpus, output: str | os.PathLi
                 "options": full, "chunk_size": chunk_size, "uri": uri, "collection": name}
     started = time.perf_counter()
     keep = [k for k in (model, corpus.source) if Path(k).exists()]
-    with resumable_dir(output, overwrite=overwrite, resume=resume, keep=keep) as (tmp, resumed):
-        start = _resume_point(tmp, settings, resumed, log)
+    start = _resume_point(partial_dir(output), settings, resume, log)  # refused before the work could be cleared
+    with resumable_dir(output, overwrite=overwrite, resume=resume and start > 0, keep=keep) as (tmp, _):
         if start:
             log(f"resuming after {start:,} of {total:,} texts")
         writer: Any = None
@@ -292,8 +294,11 @@ def build_index(encoder: SiameseEncoder, corpus: Corpus, output: str | os.PathLi
         finally:
             if writer is not None:
                 writer.close()
+    from siamese_text.search.milvus import shown_uri
+
+    location = f"collection {name} on {shown_uri(uri)}" if server and uri else ""
     return StreamResult(folder=Path(output), added=done, count=total, backend=backend, dimension=dimension, model=model,
-                        seconds=time.perf_counter() - started, resumed_from=start)
+                        seconds=time.perf_counter() - started, resumed_from=start, location=location)
 
 
 def _id_kind(corpus: Corpus) -> type:
@@ -354,7 +359,7 @@ def _milvus_target(tmp: Path, *, uri: str | None, token: str | None, name: str, 
     target_uri = uri if server else str(tmp / LITE_FILE)
     partial = f"{name}__partial" if server else name
     if server and not overwrite:
-        check_collection_free(target_uri, name, token=token)
+        check_collection_free(target_uri, name, dimension=dimension, metric=metric, token=token)
     if start:
         store = MilvusBackend.connect(uri=target_uri, collection=partial, dimension=dimension, metric=metric,
                                       options=options, token=token)
@@ -522,7 +527,7 @@ def _add_milvus(folder: Path, manifest: dict[str, Any], corpus: Corpus, *, model
             log(f"interrupted: the texts before row {done:,} of {total_new:,} may be in collection {store.collection!r}; "
                 "run the same command with --upsert to finish (rows already there are replaced, not doubled)")
             raise
-        extra = store.save(folder)
+        extra = store.save(folder)  # flushed: Milvus Lite searches flushed rows through its index
         if extra["milvus"]["lite"]:
             extra["milvus"]["uri"] = manifest["milvus"]["uri"]
         new_manifest = {k: v for k, v in manifest.items() if k not in ("files", "format", "format_version",
