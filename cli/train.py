@@ -41,9 +41,9 @@ from siamese_text.scoring import DISTANCES
 @click.option("--remine-every", type=int, default=None, help="Re-mine the hard negatives with the model being trained every N steps.")
 @click.option("--eval-every-epoch/--no-eval-every-epoch", default=True, show_default=True,
               help="Evaluate the validation split at the end of every epoch (a log line each; the curve goes in results.json).")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="Mixed precision while training (the trainer's autocast; weights are saved in float32). fp16 needs a CUDA GPU; "
-                   "bf16 works on GPUs and CPUs.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="Mixed precision while training (the trainer's autocast; weights are saved in float32). auto: bf16 on a GPU "
+                   "or CPU with bfloat16 units (AVX512-BF16/AMX), else fp32; fp16 needs a CUDA GPU.")
 @click.option("--checkpoint-every", type=int, default=0, show_default=True,
               help="Keep a trainer checkpoint every N steps in OUTPUT.checkpoints/ (deleted once the model is saved; 0: none).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint in OUTPUT.checkpoints/ (same command otherwise).")

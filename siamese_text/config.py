@@ -47,7 +47,7 @@ DEFAULT_MARGINS: dict[str, dict[str, float]] = {
     "batch-centroid-triplet": {"cosine": 0.2, "euclidean": 0.5, "manhattan": 8.0},
 }
 # Mixed precision is the trainer's (torch autocast); the saved weights stay float32 either way.
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")  # auto: siamese_text.hardware.resolve_precision
 # Softmax-style losses on cosine similarity have a scale instead of a margin: what each one compares,
 # and the loss with a margin to pick instead.
 SCALED_LOSSES: dict[str, tuple[str, str]] = {
@@ -223,7 +223,7 @@ class TrainConfig:
     mining_margin: float = 0.05  # skip candidates within this (similarity) of the positive
     remine_every: int | None = None  # re-mine with the model being trained every N steps
     eval_every_epoch: bool = True  # evaluate the validation split at each epoch's end (results.json "history")
-    precision: str = "fp32"  # fp16 / bf16: the trainer's mixed precision (weights stay float32)
+    precision: str = "auto"  # auto: bf16 where the hardware has bfloat16 units (siamese_text.hardware), else fp32
     checkpoint_every: int = 0  # keep a trainer checkpoint every N steps in OUTPUT.checkpoints/ until the run succeeds (0: off)
     resume: bool = False  # continue an interrupted run from the last checkpoint in OUTPUT.checkpoints/
     extra: dict[str, Any] = field(default_factory=dict)

@@ -44,9 +44,11 @@ from siamese_text.data.pairs import (
     scored_pairs_to_triplets,
     scores_to_contrastive,
 )
+from siamese_text.data.tokens import TEXT_COLUMNS, TokenCache, pad_fraction
 from siamese_text.encoder import SiameseEncoder
 from siamese_text.errors import ConfigError, DataError, SiameseTextError
 from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
+from siamese_text.hardware import resolve_precision
 from siamese_text.losses import build_loss
 from siamese_text.storage import atomic_dir, check_output_dir
 
@@ -264,6 +266,34 @@ def epoch_eval_callback(
     return EpochEvalCallback()
 
 
+def token_cache(encoder: SiameseEncoder, train_ds: Any, *, cuda: bool) -> TokenCache:
+    """Every text of ``train_ds`` tokenised once (the trainer's collator would do it every batch of every
+    epoch); rows padded to a multiple of 8 on a GPU (tensor cores), to the batch's longest on a CPU."""
+    model = encoder.model
+    cache = TokenCache(model.preprocess, pad_token_id=model.tokenizer.pad_token_id or 0,
+                       pad_to_multiple_of=8 if cuda else None)
+    for name in train_ds.column_names:
+        if name in TEXT_COLUMNS:
+            cache.fill(column(train_ds, name))
+    return cache
+
+
+def first_step_callback(t_called: float, *, log: Log) -> Any:
+    """A trainer callback that logs, once, the seconds from ``train()`` being called to the first
+    optimiser step (loading data and model, tokenising, the evaluation before training); ``.seconds``."""
+    from transformers import TrainerCallback
+
+    class FirstStep(TrainerCallback):
+        seconds: float | None = None
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.seconds is None:
+                self.seconds = round(time.perf_counter() - t_called, 2)
+                log(f"first training step after {self.seconds:.1f} s")
+
+    return FirstStep()
+
+
 def _log_lines_not_dicts(trainer: Any, *, progress: bool, log: Log) -> None:
     """The trainer's loss records as one short line each through ``log``, instead of the dicts
     transformers prints on stdout, where they would mix with the results table a caller may pipe.
@@ -311,13 +341,17 @@ def train(
     """
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
 
     from siamese_text.data.samplers import ClassBalancedBatchSampler, LengthGroupedBatchSampler
 
     output_known = config.output is not None  # else resolve() names it after the loss
     if output_known:
         resume_from = _check_output(config)  # fail before any work
-    _check_precision(config.precision, cuda=torch.cuda.is_available())
+    t_called = time.perf_counter()
+    cuda = torch.cuda.is_available()
+    _check_precision(config.precision, cuda=cuda)
+    precision = resolve_precision(config.precision, cuda=cuda)
     data = load_train_data(config, log=log)
     if not output_known:
         resume_from = _check_output(config)
@@ -352,11 +386,13 @@ def train(
         sampler, batches = LengthGroupedBatchSampler, "length-grouped batches"
     else:
         sampler, batches = None, "random batches"
-    log(f"training on {len(train_ds):,} {what} ({config.loss} loss, {config.epochs} epoch(s), lr {config.lr}, {batches})")
+    log(f"training on {len(train_ds):,} {what} ({config.loss} loss, {config.epochs} epoch(s), lr {config.lr}, {batches}, {precision})")
+    tokens = token_cache(encoder, train_ds, cuda=cuda)
+    first_step = first_step_callback(t_called, log=log)
     eval_split = "validation" if "validation" in data.splits else None
     test_split = "test" if "test" in data.splits else eval_split
     before_split = eval_split or test_split
-    all_callbacks = list(callbacks or [])
+    all_callbacks = [first_step, *(callbacks or [])]
     remine = None
     if hard is not None and config.remine_every:
         remine = remine_callback(hard, encoder, every=config.remine_every, log=log)
@@ -393,12 +429,13 @@ def train(
             disable_tqdm=not progress,
             dataloader_drop_last=False,
             use_cpu=not torch.cuda.is_available(),
-            fp16=config.precision == "fp16",
-            bf16=config.precision == "bf16",
+            fp16=precision == "fp16",
+            bf16=precision == "bf16",
             **({"batch_sampler": sampler} if sampler is not None else {}),
         )
         trainer = SentenceTransformerTrainer(
-            model=encoder.model, args=args, train_dataset=train_ds, loss=loss, callbacks=all_callbacks
+            model=encoder.model, args=args, train_dataset=train_ds, loss=loss, callbacks=all_callbacks,
+            data_collator=SentenceTransformerDataCollator(preprocess_fn=tokens),
         )
         _log_lines_not_dicts(trainer, progress=progress, log=log)
         t0 = time.perf_counter()
@@ -440,6 +477,10 @@ def train(
             **({"resumed_from": resume_from.name} if resume_from is not None else {}),
             "train_seconds": round(train_seconds, 2),
             "train_examples_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
+            "precision": precision,
+            "seconds_to_first_step": first_step.seconds,
+            "pad_fraction": round(pad_fraction(tokens.real_tokens, tokens.padded_tokens), 4),
+            "useful_tokens_per_second": round(tokens.real_tokens / train_seconds, 1),
             "total_seconds": round(time.perf_counter() - t_start, 2),
             "metrics": metrics,
             **({"history": {eval_split: epoch_eval.history}} if epoch_eval is not None else {}),

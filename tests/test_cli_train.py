@@ -39,6 +39,10 @@ def test_train_writes_a_sentence_transformers_folder_and_results(tiny_model_dir,
     assert set(results["metrics"]) == {"validation_before", "validation", "test"}
     assert {"pearson_cosine", "spearman_cosine", "pearson_euclidean", "spearman_euclidean"} <= set(results["metrics"]["test"])
     assert "sentence_transformers" in results["versions"]
+    assert results["precision"] in ("bf16", "fp32")  # --precision auto, by the CPU's bfloat16 units
+    assert 0 < results["seconds_to_first_step"] < results["total_seconds"]
+    assert 0 <= results["pad_fraction"] < 1 and results["useful_tokens_per_second"] > 0  # six words a text: no padding
+    assert "first training step after" in result.output
     texts = ["the cat sat", "a dog ran in the park"]
     st = SentenceTransformer(str(out), device="cpu").encode(texts)
     np.testing.assert_allclose(st, SiameseEncoder.load(out).encode(texts), atol=1e-6)
@@ -134,8 +138,9 @@ def test_bf16_mixed_precision_trains_and_saves_float32_weights(tiny_model_dir, s
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "bf16" / "results.json").read_text())
     assert results["arguments"]["precision"] == "bf16"
-    assert run(*train_args(tiny_model_dir, scored_folder, tmp_path / "fp32")).exit_code == 0
+    assert run(*train_args(tiny_model_dir, scored_folder, tmp_path / "fp32", "--precision", "fp32")).exit_code == 0
     full = json.loads((tmp_path / "fp32" / "results.json").read_text())
+    assert (results["precision"], full["precision"]) == ("bf16", "fp32")
     assert results["metrics"]["test"] != full["metrics"]["test"]  # autocast really ran: the figures moved
     model = SentenceTransformer(str(tmp_path / "bf16"), device="cpu")
     assert {p.dtype for p in model.parameters()} == {torch.float32}

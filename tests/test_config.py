@@ -139,8 +139,8 @@ def test_a_margin_with_the_few_shot_default_names_the_loss_that_takes_one() -> N
 
 
 def test_precision_is_one_of_the_trainer_modes_and_names_its_flag() -> None:
-    assert TrainConfig(precision="bf16").precision == "bf16"
-    with pytest.raises(ConfigError, match=r"--precision 'fp8' is not one of fp32, fp16, bf16"):
+    assert TrainConfig(precision="bf16").precision == "bf16" and TrainConfig().precision == "auto"
+    with pytest.raises(ConfigError, match=r"--precision 'fp8' is not one of auto, fp32, fp16, bf16"):
         TrainConfig(precision="fp8")
 
 

@@ -37,10 +37,10 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from siamese_text.data.loading import column
 from siamese_text.data.pairs import check_class_sizes
+from siamese_text.data.tokens import TEXT_COLUMNS
 
 __all__ = ["LengthGroupedBatchSampler", "ClassBalancedBatchSampler"]
 
-TEXT_ROLES = ("text_a", "text_b", "anchor", "positive", "negative", "text")
 
 
 class LengthGroupedBatchSampler(DefaultBatchSampler):
@@ -65,7 +65,7 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
             generator=generator,
             seed=seed,
         )
-        columns = [c for c in TEXT_ROLES if c in dataset.column_names]
+        columns = [c for c in TEXT_COLUMNS if c in dataset.column_names]
         lengths = torch.zeros(len(dataset), dtype=torch.long)
         for name in columns:
             col = torch.tensor([len(t) for t in column(dataset, name)], dtype=torch.long)
