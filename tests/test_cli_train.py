@@ -31,9 +31,9 @@ def test_train_writes_a_sentence_transformers_folder_and_results(tiny_model_dir,
     result = run(*train_args(tiny_model_dir, scored_folder, out))
     assert result.exit_code == 0, result.output
     assert "spearman_cosine" in result.output and "validation" in result.output
-    assert "random batches" in result.output  # the scored-pair default
+    assert "length-grouped batches" in result.output  # the scored-pair default
     results = json.loads((out / "results.json").read_text())
-    assert results["arguments"]["group_by_length"] is False
+    assert results["arguments"]["group_by_length"] is True
     assert results["loss"] == {"name": "contrastive", "distance": "cosine", "margin": 0.9}
     assert results["seed"] == 42 and results["train_examples"] == 32
     assert set(results["metrics"]) == {"validation_before", "validation", "test"}

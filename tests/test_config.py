@@ -34,8 +34,8 @@ def test_scored_pairs_default_to_the_measured_soft_label_margin() -> None:
 @pytest.mark.parametrize(
     ("kind", "options", "grouped"),
     [
-        ("score", {}, False),  # random batches measured better on STS-B
-        ("score", {"group_by_length": True}, True),  # the flag wins
+        ("score", {}, True),  # grouped batches: same validation mean over 3 seeds, 2.3x faster
+        ("score", {"group_by_length": False}, False),  # the flag wins
         ("score", {"loss": "triplet"}, True),  # score-margin triplets measured better grouped
         ("score", {"loss": "triplet", "group_by_length": False}, False),
         ("binary", {}, True),
