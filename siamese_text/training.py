@@ -379,9 +379,10 @@ def train(
     what = "texts" if config.loss in CLASS_LOSSES else "triplets" if config.loss in TRIPLET_LOSSES else "pairs"
     if config.loss in CLASS_LOSSES:
         sampler: Any = functools.partial(
-            ClassBalancedBatchSampler, per_class=config.per_class_in_batch, neighbours=hard if in_batch else None
+            ClassBalancedBatchSampler, per_class=config.per_class_in_batch, neighbours=hard if in_batch else None,
+            group_by_length=bool(config.group_by_length),
         )
-        batches = "class-balanced batches"
+        batches = "length-grouped class-balanced batches" if config.group_by_length and not in_batch else "class-balanced batches"
     elif config.group_by_length and config.loss not in IN_BATCH_LOSSES:
         sampler, batches = LengthGroupedBatchSampler, "length-grouped batches"
     else:
