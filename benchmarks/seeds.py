@@ -31,7 +31,8 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-HEADLINE = {"score": "spearman_cosine", "binary": "accuracy", "class": "nn_accuracy"}
+# validation/test columns: STS-B Spearman, MRPC accuracy at the threshold fitted on the train pairs, Banking77 1-NN
+HEADLINE = {"score": "spearman_cosine", "binary": "cosine_fitted_accuracy_accuracy", "class": "cosine_1nn_accuracy"}
 
 
 def parse_row(text: str) -> tuple[str, dict[str, Any]]:
@@ -53,9 +54,8 @@ def headline(metrics: dict[str, float], kind: str) -> float | None:
     key = HEADLINE.get(kind)
     if key in metrics:
         return metrics[key]
-    for name in ("nn_accuracy", "centroid_accuracy", "accuracy", "spearman_cosine"):
-        if name in metrics:
-            return metrics[name]
+    if metrics:
+        print(f"    warning: no {key!r} among the metrics ({', '.join(sorted(metrics))}); kept in 'metrics'", flush=True)
     return None
 
 
@@ -80,6 +80,7 @@ def ours(dataset: str, seed: int, options: dict[str, Any]) -> dict[str, Any]:
         "pad_fraction": res.get("pad_fraction"),
         "useful_tokens_per_second": res.get("useful_tokens_per_second"),
         "precision": res.get("precision"),
+        "metrics": metrics,
         "arguments": res["arguments"],
     }
 
@@ -141,6 +142,7 @@ def sentence_transformers_row(dataset: str, seed: int, loss_name: str, options: 
             metrics = evaluate_data(encoder, data.split(split), kind, corpus=rows if kind == "class" else None,
                                     threshold_data=rows if kind == "binary" else None)
             figures[split] = headline(metrics, kind)
+            figures[f"{split}_metrics"] = metrics
     total = counted["real"] + counted["padded"]
     return {
         **figures,
@@ -201,7 +203,7 @@ def main() -> None:
                 continue
             print(f"running: {name}, seed {seed}", flush=True)
             row["runs"][str(seed)] = run(seed)
-            print(f"  {json.dumps({k: v for k, v in row['runs'][str(seed)].items() if k != 'arguments'})}", flush=True)
+            print(f"  {json.dumps({k: v for k, v in row['runs'][str(seed)].items() if k != 'arguments' and not k.endswith('metrics')})}", flush=True)
             row["summary"] = summarise(row["runs"])
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(saved, indent=2) + "\n")
