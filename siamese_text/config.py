@@ -207,7 +207,7 @@ class TrainConfig:
     overwrite: bool = False
     binary_labels: bool = False
     label_threshold: float = 0.6
-    group_by_length: bool | None = None  # None: by the data's label kind (random batches for scored pairs)
+    group_by_length: bool | None = None  # None: by the data's label kind (KIND_DEFAULTS)
     # data set options for non-preset data
     config: str | None = None
     text_columns: tuple[str, ...] | None = None

@@ -143,3 +143,15 @@ def test_length_grouped_class_batches_never_hold_one_class():
         for batch in batches:
             counts = Counter(labels[i] for i in batch)
             assert len(counts) >= 2 and min(counts.values()) >= 2, counts
+
+
+def test_a_small_data_set_is_not_sorted_whole():
+    """Windows hold at most a third of the batches: batches of a small set still mix lengths."""
+    from siamese_text.data.samplers import LengthGroupedBatchSampler
+
+    n = 16 * 12
+    data = datasets.Dataset.from_dict({"text_a": ["w" * (i + 1) for i in range(n)], "text_b": ["x"] * n, "label": [0.5] * n})
+    sampler = LengthGroupedBatchSampler(data, batch_size=16, drop_last=False, seed=0)
+    assert sampler.window == 4 and len(list(sampler)) == len(sampler) == 12
+    spans = sorted(max(b) - min(b) for b in sampler)  # index = length - 1: a batch sorted whole spans 15
+    assert spans[-1] > 15

@@ -86,6 +86,10 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
             col = torch.tensor([text_length(t) for t in column(dataset, name)], dtype=torch.long)
             lengths = torch.maximum(lengths, col)
         self.lengths = lengths
+        # A small data set sorted whole would make every batch one kind of text (one STS-B source):
+        # windows hold at most a third of the batches, so each keeps a mix of the lengths around it.
+        n_batches = -(-len(lengths) // batch_size)
+        self.window = max(1, min(type(self).window, n_batches // 3))
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator()
@@ -209,7 +213,8 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
     def _length_batches(self, stream: list[tuple[int, list[int]]]) -> Iterator[list[int]]:
         """The stream's chunks sorted by length within windows, cut into batches, in shuffled order."""
         assert self.lengths is not None
-        step, span = self.chunks_per_batch, self.chunks_per_batch * self.window
+        step = self.chunks_per_batch
+        span = step * max(1, min(self.window, len(stream) // step // 3))  # as LengthGroupedBatchSampler's windows
         generator = torch.Generator()
         generator.manual_seed(int(self.seed) + int(self.epoch) + 2)
         groups: list[list[tuple[int, list[int]]]] = []
