@@ -162,7 +162,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json_response(exc.status, error_body(exc.message, kind=exc.kind, param=exc.param), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        content_type = request.headers.get("content-type", "")
+        if "json" not in content_type.lower():  # FastAPI reads a body as JSON only when it says it is
+            return _json_response(415, error_body(
+                f"body: sent as {content_type or 'no content type'}; send a JSON object with the header "
+                "'Content-Type: application/json'", param="body"))
         errors = list(exc.errors()) or [{"type": "", "loc": ("body",), "msg": "is not valid"}]
         status, field, message = validation_message(errors[0])
         return _json_response(status, error_body(message, param=field))
