@@ -240,7 +240,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         try:
             where = parse_filter(request.filter)
         except ValueError as exc:  # FilterError: a SiameseTextError with the position of the fault
-            raise ApiError(422, f"filter: {_one_line(exc)}", param="filter") from None
+            raise ApiError(422, f"filter: {_one_line(exc).removeprefix('--filter ')}", param="filter") from None
         state.check_count(len(queries), field="queries", what="queries")
         vectors, tokens, truncated = await state.embed(queries, route="/v1/search")
         hits = await asyncio.get_running_loop().run_in_executor(
