@@ -435,3 +435,46 @@ def test_serve_options_name_the_flag():
                          ({"max_request_texts": 0}, "--max-request-texts"), ({"max_body_bytes": 10}, "--max-body-mb")):
         with pytest.raises(ConfigError, match=flag):
             ServeOptions(**kwargs)
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_read(client):
+    def chunks():
+        yield b'{"input": ["'
+        for _ in range(100):
+            yield b"word " * 200  # 100 KB in all, no Content-Length
+        yield b'"]}'
+
+    response = client.post("/v1/embeddings", content=chunks(), headers={"Content-Type": "application/json"})
+    one_line_error(response, 413, "body")
+    assert client.post("/v1/embeddings", json={"input": "still serving"}).status_code == 200
+
+
+@pytest.mark.slow  # the export takes ~10 s on a busy 2-core machine; the ONNX loader itself is tested in test_export
+def test_the_onnx_backend_serves_the_export(model_dir, tmp_path):
+    from siamese_text.encoder import SiameseEncoder
+    from siamese_text.export import export_onnx
+
+    pytest.importorskip("onnxruntime")
+    export_onnx(model_dir, out=tmp_path / "onnx-model")
+    want = SiameseEncoder.load(model_dir).encode([*TEXTS, LONG])
+    with running(create_app(tmp_path / "onnx-model", backend="onnx")) as url:
+        wait_ready(url)
+        body = httpx.post(f"{url}/v1/embeddings", json={"input": [*TEXTS, LONG]}).json()
+    np.testing.assert_allclose([row["embedding"] for row in body["data"]], want, atol=1e-5)
+    assert body["truncated"] == 1
+
+
+def test_a_model_that_does_not_embed_as_the_index_s_did_fails_health_and_calls_back(model_dir, tiny_model_dir, tmp_path):
+    from siamese_text.encoder import SiameseEncoder
+
+    other = SiameseEncoder.from_pretrained(str(tiny_model_dir), pooling="cls", max_seq_length=32).save(tmp_path / "cls")
+    reasons = []
+    with running(create_app(other, model_dir.parent / "index", on_load_error=reasons.append)) as url:
+        deadline = time.monotonic() + 60
+        while not reasons and time.monotonic() < deadline:
+            time.sleep(0.05)
+        health = httpx.get(f"{url}/health")
+        response = httpx.post(f"{url}/v1/embeddings", json={"input": "a"})
+    assert reasons and "does not embed text as" in reasons[0]
+    assert health.status_code == 503 and health.json()["status"] == "failed" and health.json()["error"] == reasons[0]
+    one_line_error(response, 503, "failed to load")
