@@ -117,6 +117,14 @@ class Connection:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            return await self._post(path, body)
+        except (ConnectionError, IndexError):  # the server closed an idle keep-alive connection: open a new one
+            await self.close()
+            await self.open()
+            return await self._post(path, body)
+
+    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
         self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
                           f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         status = int((await self.reader.readline()).split()[1])
@@ -177,13 +185,14 @@ def export_int8(tmp: Path) -> tuple[Path, float]:
     return tmp / "onnx-model", time.perf_counter() - started
 
 
-def run_backend(backend: str, model: str, extra: list[str], texts: list[str], scale: float) -> tuple[list[dict], dict]:
+def run_backend(backend: str, model: str, extra: list[str], texts: list[str], scale: float, sizes: list[int],
+                concurrencies: list[int]) -> tuple[list[dict], dict]:
     servers = {mode: start_server(model, [*extra, *flags]) for mode, flags in MODES.items()}
     rows: list[dict] = []
     try:
         for proc, url in servers.values():
             wait_ready(proc, url)
-        for size, concurrency in itertools.product(SIZES, CONCURRENCY):
+        for size, concurrency in itertools.product(sizes, concurrencies):
             requests = max(concurrency, int(REQUESTS[(size, concurrency)] * scale))
             for mode, (_, url) in servers.items():
                 before = batch_counts(url)
@@ -215,10 +224,25 @@ def targets(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
+def versions() -> dict[str, str | None]:
+    """The server's stack; uvicorn runs on httptools and uvloop when they are installed (h11 and asyncio if not)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in ("torch", "onnxruntime", "fastapi", "uvicorn", "httptools", "uvloop"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="torch,onnx-int8", help="Comma-separated: torch, onnx-int8.")
     parser.add_argument("--scale", type=float, default=1.0, help="Multiply every request count (0.25: a smoke run).")
+    parser.add_argument("--sizes", default="1,16", help="Texts per request, comma-separated (1 and 16 have request counts).")
+    parser.add_argument("--concurrency", default="1,8,32", help="Clients, comma-separated (1, 8, 32).")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve.json"))
     args = parser.parse_args()
     import torch
@@ -227,7 +251,7 @@ def main() -> None:
     report: dict = {"model": MODEL, "data": "sentence-transformers/stsb test sentences (unique)", "endpoint": "/v1/embeddings",
                     "encoding_format": "base64", "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "load_average_before": os.getloadavg()[0], "scale": args.scale,
-                    "server_defaults": {"max_batch_size": 64, "max_wait_ms": 5}}
+                    "server_defaults": {"max_batch_size": 64, "max_wait_ms": 5}, "versions": versions()}
     rows: list[dict] = []
     exits: dict[str, dict] = {}
     started = time.perf_counter()
@@ -242,7 +266,9 @@ def main() -> None:
             else:
                 raise SystemExit(f"--backends: unknown backend {backend!r}; use torch, onnx-int8")
             print(f"{backend}:", flush=True)
-            backend_rows, exits[backend] = run_backend(backend, model, extra, texts, args.scale)
+            backend_rows, exits[backend] = run_backend(backend, model, extra, texts, args.scale,
+                                                       [int(x) for x in args.sizes.split(",")],
+                                                       [int(x) for x in args.concurrency.split(",")])
             rows += backend_rows
     report.update(rows=rows, server_exit_codes=exits, targets=targets(rows), wall_seconds=round(time.perf_counter() - started),
                   load_average_after=os.getloadavg()[0])

@@ -49,7 +49,8 @@ def make_server(app: Any, *, host: str = "127.0.0.1", port: int = 8080, log_leve
                 graceful_timeout: float | None = 30.0, access_log: bool = False) -> uvicorn.Server:
     """A uvicorn server for ``app`` (not started). Access logs are off by default: they would log every request."""
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on",
-                            timeout_graceful_shutdown=graceful_timeout, server_header=False)
+                            timeout_graceful_shutdown=graceful_timeout, server_header=False,
+                            timeout_keep_alive=30)
     return uvicorn.Server(config)
 
 
