@@ -307,6 +307,16 @@ def test_health_says_loading_until_the_model_is_warmed_up(model_dir, monkeypatch
         gate.set()
         wait_ready(url)
         assert httpx.post(f"{url}/v1/embeddings", json={"input": "a"}).status_code == 200
+        # a forward pass runs in a worker thread: /health answers while one takes 3 s
+        embed = ServedModel.embed
+        monkeypatch.setattr(ServedModel, "embed", lambda self, texts: (time.sleep(3), embed(self, texts))[1])
+        slow = threading.Thread(target=lambda: httpx.post(f"{url}/v1/embeddings", json={"input": "slow"}, timeout=30))
+        slow.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200 and slow.is_alive()
+        assert time.monotonic() - started < 1.5
+        slow.join(30)
         # no --index: search says how to get one
         one_line_error(httpx.post(f"{url}/v1/search", json={"query": "a"}), 404, "--index")
 
