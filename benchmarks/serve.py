@@ -11,8 +11,8 @@ int8 export (`siamese_text.export.export_onnx(..., quantize="int8")`, made here 
 For each request size (1 and 16 STS-B test sentences per request) and concurrency (1, 8, 32 clients in a
 closed loop: each sends its next request when the last is answered, on its own keep-alive connection)
 a fixed number of requests is sent to POST /v1/embeddings (encoding_format base64, as the openai client asks), after `concurrency`
-unmeasured warm-up requests; the two servers of a backend take turns, configuration by configuration,
-so load from other jobs on the machine hits both alike. Nothing leaves 127.0.0.1 and every run stops
+unmeasured warm-up requests; the two servers of a backend take turns, half the requests each, in the
+order A B B A, so load from other jobs on the machine hits both alike. Nothing leaves 127.0.0.1 and every run stops
 by itself; the servers are stopped with SIGTERM and must exit 0.
 
 Prints a table and writes benchmarks/results/serve.json. Targets (issue 29): at concurrency 32 with
@@ -141,7 +141,7 @@ class Connection:
             await self.writer.wait_closed()
 
 
-async def load(url: str, texts: list[str], *, size: int, concurrency: int, requests: int) -> dict[str, float]:
+async def load(url: str, texts: list[str], *, size: int, concurrency: int, requests: int) -> tuple[list[float], float]:
     """``requests`` requests of ``size`` texts from ``concurrency`` clients in a closed loop; latencies in ms."""
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
@@ -169,10 +169,15 @@ async def load(url: str, texts: list[str], *, size: int, concurrency: int, reque
     await asyncio.gather(*(client_loop(c) for c in connections))
     wall = time.perf_counter() - started
     await asyncio.gather(*(c.close() for c in connections))
-    latencies.sort()
+    return latencies, wall
+
+
+def figures(latencies: list[float], wall: float, size: int) -> dict[str, float]:
+    latencies = sorted(latencies)
+    requests = len(latencies)
     return {"requests": requests, "seconds": round(wall, 2), "requests_per_s": round(requests / wall, 1),
             "texts_per_s": round(requests * size / wall, 1), "p50_ms": round(statistics.median(latencies), 1),
-            "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1)}
+            "p99_ms": round(latencies[min(requests - 1, int(0.99 * requests))], 1)}
 
 
 def export_int8(tmp: Path) -> tuple[Path, float]:
@@ -194,13 +199,22 @@ def run_backend(backend: str, model: str, extra: list[str], texts: list[str], sc
             wait_ready(proc, url)
         for size, concurrency in itertools.product(sizes, concurrencies):
             requests = max(concurrency, int(REQUESTS[(size, concurrency)] * scale))
-            for mode, (_, url) in servers.items():
+            # A B B A: each mode runs half its requests in each turn, so load that drifts hits both alike
+            taken: dict[str, list] = {mode: [[], 0.0, 0.0, 0.0] for mode in servers}  # latencies, wall, forwards, texts
+            for mode in [*servers, *reversed(servers)]:
+                url = servers[mode][1]
                 before = batch_counts(url)
-                figures = asyncio.run(load(url, texts, size=size, concurrency=concurrency, requests=requests))
+                latencies, wall = asyncio.run(load(url, texts, size=size, concurrency=concurrency,
+                                                   requests=max(concurrency, requests // 2)))
                 after = batch_counts(url)
-                forwards = after[0] - before[0]
-                row = {"backend": backend, "mode": mode, "concurrency": concurrency, "texts_per_request": size, **figures,
-                       "mean_batch_texts": round((after[1] - before[1]) / forwards, 1) if forwards else None}
+                got = taken[mode]
+                got[0] += latencies
+                got[1] += wall
+                got[2] += after[0] - before[0]
+                got[3] += after[1] - before[1]
+            for mode, (latencies, wall, forwards, batched) in taken.items():
+                row = {"backend": backend, "mode": mode, "concurrency": concurrency, "texts_per_request": size,
+                       **figures(latencies, wall, size), "mean_batch_texts": round(batched / forwards, 1) if forwards else None}
                 rows.append(row)
                 print(f"  {backend:9} {mode:11} c={concurrency:<3} {size:>2} texts: {row['texts_per_s']:7.1f} texts/s "
                       f"p50 {row['p50_ms']:7.1f} ms p99 {row['p99_ms']:7.1f} ms batch {row['mean_batch_texts']}",
