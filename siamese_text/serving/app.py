@@ -23,11 +23,12 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
+from siamese_text.errors import ConfigError
 from siamese_text.serving.batcher import BatcherClosed, DynamicBatcher
 from siamese_text.serving.http import ApiError, GuardMiddleware, install_error_handlers
 from siamese_text.serving.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from siamese_text.serving.model import Precomputed, ServedModel, load_served_model, served_name
-from siamese_text.serving.options import ServeOptions
+from siamese_text.serving.options import BACKENDS, ServeOptions
 from siamese_text.serving.schemas import EmbeddingRequest, SearchRequest, SimilarityRequest, texts_of
 
 __all__ = ["create_app", "ROUTES"]
@@ -101,6 +102,8 @@ def create_app(model_path: str | os.PathLike, index_path: str | os.PathLike | No
     is called with the one-line reason if the model cannot be loaded (``siamtext serve`` then stops).
     """
     options = options or ServeOptions()
+    if backend not in BACKENDS:
+        raise ConfigError(f"--model-backend {backend!r} is not one of {', '.join(BACKENDS)}")
     model_path = str(model_path)
     state = ServerState(name=served_name(model_path), options=options, metrics=ServeMetrics(ROUTES))
 
