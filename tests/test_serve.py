@@ -410,6 +410,26 @@ def test_the_batcher_gathers_up_to_max_batch_size_and_answers_each_request_with_
         assert len(sizes) == 11
 
 
+def test_a_lone_client_is_not_kept_waiting_for_company():
+    sizes: list[int] = []
+
+    async def one_at_a_time():
+        batcher = DynamicBatcher(_fake_forward(sizes), max_batch_size=64, max_wait_ms=400)
+        batcher.start()
+        took = []
+        for i in range(4):
+            started = time.perf_counter()
+            await batcher.submit([str(i)])
+            took.append(time.perf_counter() - started)
+        together = await asyncio.gather(*(batcher.submit([str(i)]) for i in range(3)))
+        await batcher.close()
+        return took, together
+
+    took, together = asyncio.run(one_at_a_time())
+    assert max(took[1:]) < 0.3  # the first may wait (no batch yet); after a lone one, none waits 400 ms
+    assert len(together) == 3 and sizes[:4] == [1, 1, 1, 1]
+
+
 def test_the_batcher_drains_its_queue_on_close_and_passes_errors_to_every_request():
     sizes: list[int] = []
 

@@ -1,7 +1,8 @@
 """Dynamic batching: texts of concurrent requests gathered into one forward pass, run off the event loop.
 
 Requests put their texts in a queue and await a future. One worker takes the first waiting request,
-gathers more until ``max_batch_size`` texts or ``max_wait_ms`` after the first arrived, runs the
+gathers more until ``max_batch_size`` texts or ``max_wait_ms`` after the first arrived (it waits only
+when the last batch had more than one request, so a lone client never waits), runs the
 forward in a worker thread (so the event loop, and ``/health``, keep answering) and hands each
 request its own rows. While a forward runs, new requests queue up and go together into the next one,
 so the busier the server, the fuller its batches. :meth:`DynamicBatcher.close` stops taking requests
@@ -59,6 +60,7 @@ class DynamicBatcher:
         self._worker: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closing = False
+        self._company = True  # whether the last batch gathered more than one request
 
     # ---- life cycle ---------------------------------------------------------------------------
 
@@ -141,11 +143,13 @@ class DynamicBatcher:
             return batch
         size = self._gather_now(batch, len(batch[0].texts))
         deadline = batch[0].queued_at + self.max_wait
-        while size < self.max_batch_size and not self._closing:
+        # wait for company only when the last batch had some: a lone client is never kept waiting
+        while self._company and size < self.max_batch_size and not self._closing:
             left = deadline - time.perf_counter()
             if self._pending or left <= 0 or not await self._wait_for_work(left):
                 break
             size = self._gather_now(batch, size)
+        self._company = len(batch) > 1
         return batch
 
     async def _run(self) -> None:
