@@ -458,6 +458,18 @@ def test_the_batcher_drains_its_queue_on_close_and_passes_errors_to_every_reques
     assert all(isinstance(o, RuntimeError) for o in asyncio.run(fail()))
 
 
+def test_length_chunks_keep_padding_low_and_cover_every_text():
+    from siamese_text.serving.model import length_chunks
+
+    lengths = np.array([40, 12, 11, 11, 10, 9, 9, 8, 8, 8])
+    chunks = length_chunks(lengths, most=4)
+    assert [(c.start, c.stop) for c in chunks] == [(0, 1), (1, 5), (5, 9), (9, 10)]
+    for c in chunks:  # each chunk pads to its first text; at least 80% of its tokens are real
+        assert lengths[c].sum() >= 0.8 * lengths[c.start] * (c.stop - c.start)
+    assert length_chunks(np.array([5] * 10), most=64) == [slice(0, 10)]
+    assert length_chunks(np.array([], dtype=int), most=4) == []
+
+
 def test_serve_options_name_the_flag():
     from siamese_text.errors import ConfigError
 

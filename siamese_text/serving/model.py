@@ -16,7 +16,7 @@ import numpy as np
 
 from siamese_text.errors import ConfigError, ModelError
 
-__all__ = ["ServedModel", "load_served_model", "check_served_paths", "served_name", "Precomputed"]
+__all__ = ["ServedModel", "load_served_model", "check_served_paths", "served_name", "Precomputed", "length_chunks"]
 
 WARM_UP_TEXTS = ("warm up", "a somewhat longer text to warm the model up with, so the first request is not slower")
 
@@ -66,9 +66,23 @@ class ServedModel:
         return np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
 
     def embed(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings (as ``encode`` gives them) and token counts of ``texts``: one forward per ``batch_size`` texts."""
-        embeddings = self.encoder.encode(texts, batch_size=self.batch_size)
-        return embeddings, self.token_counts(texts)
+        """Embeddings (as ``encode`` gives them) and token counts of ``texts``.
+
+        The texts are sorted by length and run in chunks of similar length (:func:`length_chunks`): a
+        batch pads every text to its longest, and padding costs as much as text, so one long text in a
+        forward of 32 short ones would make the batch slower than the 32 texts run one by one.
+        """
+        tokens = self.token_counts(texts)
+        lengths = np.minimum(tokens, self.max_seq_length) if self.max_seq_length else tokens
+        order = np.argsort(-lengths, kind="stable")
+        out: np.ndarray | None = None
+        for chunk in length_chunks(lengths[order], most=self.batch_size):
+            rows = order[chunk]
+            vectors = self.encoder.encode([texts[i] for i in rows], batch_size=len(rows))
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=vectors.dtype)
+            out[rows] = vectors
+        return out, tokens
 
     def warm_up(self) -> None:
         """Run the paths a request takes once, so the first request is not the slow one."""
@@ -80,6 +94,20 @@ class ServedModel:
     def close(self) -> None:
         if self.index is not None:
             self.index.close()
+
+
+def length_chunks(lengths: np.ndarray, *, most: int, fill: float = 0.8) -> list[slice]:
+    """Consecutive slices of ``lengths`` (sorted longest first) to run as one forward each: at most ``most``
+    texts, and at least ``fill`` of the padded tokens real ones (each text is padded to the chunk's first)."""
+    chunks, start, n = [], 0, len(lengths)
+    while start < n:
+        end, total = start + 1, int(lengths[start])
+        while end < n and end - start < most and total + lengths[end] >= fill * lengths[start] * (end + 1 - start):
+            total += int(lengths[end])
+            end += 1
+        chunks.append(slice(start, end))
+        start = end
+    return chunks
 
 
 def load_served_model(model: str | os.PathLike, *, index: str | os.PathLike | None = None, backend: str = "torch",
