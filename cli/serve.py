@@ -20,7 +20,7 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 exposes the server to the network.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
 @click.option("--max-batch-size", type=int, default=64, show_default=True,
-              help="Most texts one forward pass gathers from concurrent requests.")
+              help="Most texts gathered from concurrent requests into one batch (run in chunks of similar length).")
 @click.option("--max-wait-ms", type=float, default=5.0, show_default=True,
               help="How long the first waiting text waits for others to join its batch.")
 @click.option("--no-batching", is_flag=True, help="One forward pass per request, never gathered (to compare).")

@@ -1,4 +1,4 @@
-"""Dynamic batching: texts of concurrent requests gathered into one forward pass, run off the event loop.
+"""Dynamic batching: texts of concurrent requests gathered into one batch, run off the event loop.
 
 Requests put their texts in a queue and await a future. One worker takes the first waiting request,
 gathers more until ``max_batch_size`` texts or ``max_wait_ms`` after the first arrived (it waits only
@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -39,7 +38,7 @@ class _Request:
 
 
 class DynamicBatcher:
-    """Gathers the texts of concurrent :meth:`submit` calls into forwards of up to ``max_batch_size`` texts.
+    """Gathers the texts of concurrent :meth:`submit` calls into batches of up to ``max_batch_size`` texts.
 
     ``batching=False`` runs one forward per request (never gathered), the baseline batching is measured
     against. ``on_batch(texts, seconds)`` and ``on_queue(texts_waiting)`` report to the metrics.
@@ -175,7 +174,3 @@ class DynamicBatcher:
                 request.future.set_result((embeddings[start:end], tokens[start:end]))
             start = end
 
-
-def describe(batcher: DynamicBatcher) -> dict[str, Any]:
-    """The batching settings, as /v1/models reports them."""
-    return {"max_batch_size": batcher.max_batch_size, "max_wait_ms": batcher.max_wait * 1000, "batching": batcher.batching}

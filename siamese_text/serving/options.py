@@ -28,8 +28,8 @@ def need_serve_extra() -> None:
 class ServeOptions:
     """How requests are batched and bounded.
 
-    * ``max_batch_size``: the most texts one forward pass gathers from concurrent requests
-      (a single request with more is encoded alone, ``max_batch_size`` texts at a time);
+    * ``max_batch_size``: the most texts one batch gathers from concurrent requests (a single request
+      with more is encoded alone); a batch runs in length-sorted chunks of at most this many texts;
     * ``max_wait_ms``: how long the first queued text waits for others to join its batch;
     * ``batching=False``: one forward per request, never gathered (to measure what batching buys);
     * ``max_request_texts``: the most texts (or pairs, or queries) one request may carry;
