@@ -92,6 +92,9 @@ def _register() -> None:
 
     cli.add_command(index.index)
     cli.add_command(search.search)
+    from siamese_text_cli import serve
+
+    cli.add_command(serve.serve)
 
 
 _register()
