@@ -86,10 +86,11 @@ def calibrate(
 def _reliability_diagram(encoder: Any, ds: Any, calibration: Any, folder: Path, *, batch_size: int) -> None:
     """Draw the calibration's reliability diagram into the model folder (the card shows it); without matplotlib, say how."""
     from siamese_text.plots import PLOT_INSTALL, RELIABILITY_FILE, plot_calibration, plots_available
+    from siamese_text.plots.report import fitted_where
 
     if not plots_available():
         click.echo(f"no reliability diagram: it needs matplotlib; {PLOT_INSTALL}", err=True)
         return
     path = plot_calibration(encoder, ds, calibration, path=folder / RELIABILITY_FILE, batch_size=batch_size,
-                            title=f"{folder.name}: {calibration.method} probabilities on {calibration.fitted_on} (in-sample)")
+                            title=f"{folder.name}: {calibration.method} probabilities on {fitted_where(calibration)} (in-sample)")
     click.echo(f"saved {path}")

@@ -89,7 +89,7 @@ def _slug(text: str) -> str:
 @click.option("--threshold-split", default=None, help="Binary pairs: also report the split at thresholds picked on this split (e.g. train).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--output", "-o", default=None, help="JSON file to write (default eval-DATASET-SPLIT.json).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file (and its --plot pictures).")
 @click.option("--plot", is_flag=True, help="Also draw the split's pictures as PNGs next to the JSON (OUTPUT-KIND.png; needs "
               "matplotlib: pip install 'siamese-text[plot]').")
 def evaluate(

@@ -124,13 +124,16 @@ def plot_score_histograms(
     fig, ax = _figure(figsize)
     ax.hist(s[y == 0], bins=edges, density=True, alpha=0.5, color=DIFFERENT, label=f"different (0): {int((y == 0).sum()):,}")
     ax.hist(s[y == 1], bins=edges, density=True, alpha=0.5, color=SAME, label=f"same (1): {int((y == 1).sum()):,}")
-    heading = f"overlap {histogram_overlap(s, y, bins=edges) * 100:.0f}%"
+    heading = f"histogram overlap {histogram_overlap(s, y, bins=edges) * 100:.0f}%"
     if threshold is not None:
         accuracy = float(((s >= threshold) == (y == 1)).mean() * 100)
         ax.axvline(threshold, color="black", ls="--", lw=1.5)
-        ax.annotate(f"{threshold_label}\n{threshold:.3f}: accuracy {accuracy:.1f}%", xy=(threshold, 0.97),
-                    xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points", va="top",
-                    fontsize=8, bbox={"boxstyle": "round", "fc": "white", "ec": "0.6", "alpha": 0.9})
+        left = threshold > (edges[0] + edges[-1]) / 2  # the note goes on the side with more room
+        note = ax.annotate(f"{threshold_label}\n{threshold:.3f}: accuracy {accuracy:.1f}%", xy=(threshold, 0.97),
+                           xycoords=("data", "axes fraction"), xytext=(-4 if left else 4, 0), textcoords="offset points",
+                           va="top", ha="right" if left else "left", fontsize=8,
+                           bbox={"boxstyle": "round", "fc": "white", "ec": "0.6", "alpha": 0.9})
+        note.set_in_layout(False)
         heading += f", accuracy {accuracy:.1f}% at the threshold"
     ax.set_xlabel(f"{metric} similarity of the pair")
     ax.set_ylabel("density")
@@ -205,14 +208,15 @@ def plot_projection(
     fig, ax = _figure(figsize)
     grey = np.asarray([label not in coloured for label in kept])
     if grey.any():
-        ax.scatter(xy[grey, 0], xy[grey, 1], s=6, color="0.8", edgecolors="none",
+        ax.scatter(xy[grey, 0], xy[grey, 1], s=5, color="0.8", edgecolors="none", antialiased=False,
                    label=f"{len(classes) - len(coloured)} other classes")
     for i, label in enumerate(coloured):
         mine = np.asarray([k == label for k in kept])
-        ax.scatter(xy[mine, 0], xy[mine, 1], s=12, color=palette(i % palette.N), edgecolors="none", alpha=0.85,
+        # without antialiasing thousands of dots compress to a third of the file, and look the same at this size
+        ax.scatter(xy[mine, 0], xy[mine, 1], s=12, color=palette(i % palette.N), edgecolors="none", antialiased=False,
                    label=_class_name(label, class_names)[:28])
-    ax.set_xlabel(f"{used} 1")
-    ax.set_ylabel(f"{used} 2")
+    ax.set_xlabel(f"{used.upper()} 1")
+    ax.set_ylabel(f"{used.upper()} 2")
     ax.set_xticks([])
     ax.set_yticks([])
     shown = "" if len(coloured) == len(classes) else f"; {len(coloured)} most confused of {len(classes)} classes coloured"

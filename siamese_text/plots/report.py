@@ -37,6 +37,7 @@ __all__ = [
     "plot_split",
     "evaluate_with_plots",
     "plot_calibration",
+    "fitted_where",
     "training_plots",
 ]
 
@@ -145,6 +146,16 @@ def plot_split(
     return files
 
 
+def fitted_where(calibration: Any) -> str:
+    """Where a calibration was fitted, short enough for a picture: ``mrpc validation``, a local data set by its name only."""
+    dataset = Path(calibration.dataset).name if calibration.dataset and Path(calibration.dataset).exists() else calibration.dataset
+    return " ".join(x for x in (dataset, calibration.split) if x) or "given pairs"
+
+
+def _calibrated(calibration: Any) -> str:
+    return f"calibrated ({fitted_where(calibration)})"
+
+
 def _plot_metric(metrics: Sequence[str], calibration: Any) -> str:
     if calibration is not None and calibration.metric in metrics:
         return calibration.metric
@@ -190,7 +201,7 @@ def evaluate_with_plots(
     metric = _plot_metric(metrics, calibration)
     threshold, threshold_label = None, "threshold"
     if calibration is not None and calibration.metric == metric:
-        threshold, threshold_label = calibration.threshold, f"calibrated ({calibration.fitted_on})"
+        threshold, threshold_label = calibration.threshold, _calibrated(calibration)
     elif f"{metric}_fitted_accuracy_threshold" in results:
         threshold, threshold_label = results[f"{metric}_fitted_accuracy_threshold"], "most accurate on the threshold split"
     paths = plot_split(cached, ds, label_kind, prefix=os.path.join(plot_dir, plot_prefix), metric=metric, corpus=corpus,
@@ -236,11 +247,11 @@ def training_plots(
         threshold = calibration.threshold if calibration is not None else None
         written += plot_split(cached, data.split(split), data.label_kind, prefix=folder / PLOTS_DIR / f"{stage}-",
                               metric=metric, corpus=corpus if data.label_kind == "class" else None, threshold=threshold,
-                              threshold_label=f"calibrated ({calibration.fitted_on})" if calibration else "threshold",
+                              threshold_label=_calibrated(calibration) if calibration else "threshold",
                               class_names=data.label_names, title=title).values()
         if calibration is not None and calibration.split == split:
             written.append(plot_calibration(cached, data.split(split), calibration, path=folder / RELIABILITY_FILE,
-                                            title=f"{calibration.method} probabilities, {calibration.fitted_on} (in-sample)"))
+                                            title=f"{calibration.method} probabilities, {fitted_where(calibration)} (in-sample)"))
     except Exception as exc:  # a picture is never worth a trained model
         log(f"pictures not drawn ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
     return written
