@@ -237,3 +237,23 @@ def test_train_without_matplotlib_trains_and_says_why_there_are_no_pictures(tiny
     assert (out / "model.safetensors").is_file() and not (out / "plots").exists()
     assert "siamese-text[plot]" in result.output
     assert "## Pictures" not in (out / "README.md").read_text()
+
+
+def test_curves_agree_with_sklearn_and_a_missing_umap_is_named():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from siamese_text.errors import ConfigError
+    from siamese_text.plots.stats import project_2d
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(labels * 0.2 + rng.normal(0.5, 0.2, 300), 2)  # rounded: ties, as real scores have
+    assert roc_curve(scores, labels)[2] == pytest.approx(roc_auc_score(labels, scores))
+    assert pr_curve(scores, labels)[2] == pytest.approx(average_precision_score(labels, scores))
+    xy, used = project_2d(rng.normal(size=(50, 6)), method="pca")
+    assert xy.shape == (50, 2) and used == "pca" and xy[:, 0].var() >= xy[:, 1].var()
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="pip install umap-learn"):
+            project_2d(rng.normal(size=(50, 6)), method="umap")

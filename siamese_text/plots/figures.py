@@ -127,18 +127,12 @@ def plot_score_histograms(
     heading = f"histogram overlap {histogram_overlap(s, y, bins=edges) * 100:.0f}%"
     if threshold is not None:
         accuracy = float(((s >= threshold) == (y == 1)).mean() * 100)
-        ax.axvline(threshold, color="black", ls="--", lw=1.5)
-        left = threshold > (edges[0] + edges[-1]) / 2  # the note goes on the side with more room
-        note = ax.annotate(f"{threshold_label}\n{threshold:.3f}: accuracy {accuracy:.1f}%", xy=(threshold, 0.97),
-                           xycoords=("data", "axes fraction"), xytext=(-4 if left else 4, 0), textcoords="offset points",
-                           va="top", ha="right" if left else "left", fontsize=8,
-                           bbox={"boxstyle": "round", "fc": "white", "ec": "0.6", "alpha": 0.9})
-        note.set_in_layout(False)
+        ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"{threshold_label}: {threshold:.3f}")
         heading += f", accuracy {accuracy:.1f}% at the threshold"
     ax.set_xlabel(f"{metric} similarity of the pair")
     ax.set_ylabel("density")
     ax.set_title(f"{title}\n{heading}".strip(), fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return _save(fig, path)
 
 
