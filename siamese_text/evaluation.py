@@ -18,7 +18,6 @@ Each distinct text is embedded once, through the one encoder.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -498,20 +497,13 @@ def evaluate_data(
     corpus: Any = None,
     threshold_data: Any = None,
     batch_size: int = 64,
-    plot_dir: str | os.PathLike | None = None,
 ) -> dict[str, float]:
     """Evaluate a role-named split (see :mod:`siamese_text.data.loading`) as its label kind asks.
 
     ``corpus``: for class-labelled data, the split searched (normally train); required there.
     ``threshold_data``: for binary pairs, a split to pick thresholds on (e.g. train), adding the
     :func:`evaluate_binary_transfer` figures (``{metric}_fitted_accuracy_accuracy``, ...) to the best-threshold ones.
-    ``plot_dir``: also draw the split's pictures there (needs matplotlib; see :func:`siamese_text.plots.evaluate_with_plots`).
     """
-    if plot_dir is not None:
-        from siamese_text.plots import evaluate_with_plots
-
-        return evaluate_with_plots(encoder, ds, label_kind, plot_dir=plot_dir, metrics=metrics, corpus=corpus,
-                                   threshold_data=threshold_data, batch_size=batch_size)[0]
     if label_kind == "score":
         a, b, labels = (column(ds, name) for name in ("text_a", "text_b", "label"))
         return evaluate_scored_pairs(encoder, a, b, labels, metrics=metrics, batch_size=batch_size)

@@ -152,7 +152,7 @@ def test_evaluate_plot_writes_the_pictures_of_each_kind_beside_the_json(model, s
 def test_class_texts_get_a_projection_and_the_nearest_centroid_confusions(model, tmp_path):  # noqa: F811
     from siamese_text.data import load_data
     from siamese_text.encoder import SiameseEncoder
-    from siamese_text.evaluation import evaluate_data
+    from siamese_text.plots import evaluate_with_plots
 
     folder = tmp_path / "intents"
     folder.mkdir()
@@ -166,10 +166,11 @@ def test_class_texts_get_a_projection_and_the_nearest_centroid_confusions(model,
     assert_png(tmp_path / "cls-confusion.png", (7.2, 6.4))
     # the Python API: the same figures, and the pictures in plot_dir
     data = load_data(str(folder), text_columns=("text",), label_column="intent")
-    figures = evaluate_data(SiameseEncoder.load(model), data.split("test"), "class", metrics=("cosine",),
-                            corpus=data.split("train"), plot_dir=tmp_path / "api")
+    figures, paths = evaluate_with_plots(SiameseEncoder.load(model), data.split("test"), "class", metrics=("cosine",),
+                                         corpus=data.split("train"), plot_dir=tmp_path / "api")
     assert figures == pytest.approx(json.loads((tmp_path / "cls.json").read_text())["figures"], abs=1e-4)
     assert sorted(p.name for p in (tmp_path / "api").iterdir()) == ["confusion.png", "projection.png"]
+    assert paths == {"projection": tmp_path / "api" / "projection.png", "confusion": tmp_path / "api" / "confusion.png"}
 
 
 def test_without_matplotlib_plot_names_the_pip_command_and_calibrate_still_works(
