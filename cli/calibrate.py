@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from siamese_text_cli.evaluate import load
@@ -56,8 +57,9 @@ def calibrate(
 
     from siamese_text.calibration import calibrate_model_dir
     from siamese_text.encoder import SiameseEncoder
+    from siamese_text.plots import CachingEncoder
 
-    encoder = SiameseEncoder.load(model)
+    encoder = CachingEncoder(SiameseEncoder.load(model))  # the reliability diagram reuses the embeddings
     calibration = calibrate_model_dir(
         encoder, folder, ds, metric=metric, objective=objective, method=method, dataset=dataset,
         config=data.config, split=split, overwrite=overwrite, batch_size=batch_size,
@@ -70,6 +72,7 @@ def calibrate(
         f"ECE {fit['ece']:.4f} (in-sample; judge it on other pairs)"
     )
     click.echo(f"saved {folder / CALIBRATION_FILE}")
+    _reliability_diagram(encoder, ds, calibration, folder, batch_size=batch_size)
     from siamese_text.errors import ModelError
     from siamese_text.model_card import is_generated_card, write_model_card
 
@@ -78,3 +81,16 @@ def calibrate(
             click.echo(f"updated the model card {write_model_card(folder)}")
         except ModelError as exc:  # the calibration is saved and sound; only the card is left as it was
             click.echo(f"warning: the model card was not updated: {exc}", err=True)
+
+
+def _reliability_diagram(encoder: Any, ds: Any, calibration: Any, folder: Path, *, batch_size: int) -> None:
+    """Draw the calibration's reliability diagram into the model folder (the card shows it); without matplotlib, say how."""
+    from siamese_text.plots import PLOT_INSTALL, RELIABILITY_FILE, plot_calibration, plots_available
+    from siamese_text.plots.report import fitted_where
+
+    if not plots_available():
+        click.echo(f"no reliability diagram: it needs matplotlib; {PLOT_INSTALL}", err=True)
+        return
+    path = plot_calibration(encoder, ds, calibration, path=folder / RELIABILITY_FILE, batch_size=batch_size,
+                            title=f"{folder.name}: {calibration.method} probabilities on {fitted_where(calibration)} (in-sample)")
+    click.echo(f"saved {path}")

@@ -89,7 +89,9 @@ def _slug(text: str) -> str:
 @click.option("--threshold-split", default=None, help="Binary pairs: also report the split at thresholds picked on this split (e.g. train).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--output", "-o", default=None, help="JSON file to write (default eval-DATASET-SPLIT.json).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file (and its --plot pictures).")
+@click.option("--plot", is_flag=True, help="Also draw the split's pictures as PNGs next to the JSON (OUTPUT-KIND.png; needs "
+              "matplotlib: pip install 'siamese-text[plot]').")
 def evaluate(
     model: str,
     dataset: str,
@@ -105,6 +107,7 @@ def evaluate(
     batch_size: int,
     output: str | None,
     overwrite: bool,
+    plot: bool,
 ) -> None:
     """Evaluate MODEL on a data set: correlations, best-threshold classification, triplet accuracy or retrieval."""
     # A given --output is checked before any work; the default name waits for the split it names.
@@ -112,6 +115,10 @@ def evaluate(
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     metrics = metric_list(metric)
+    if plot:
+        from siamese_text.plots.figures import pyplot
+
+        pyplot()  # without matplotlib: the pip command, before any work
     data = load(dataset, dataset_config, text_columns, label_column, label_kind, validation_split=validation_split, seed=seed)
     split = pick_split(data, split)
     if out_path is None:
@@ -125,14 +132,24 @@ def evaluate(
         if data.label_kind != "binary":
             raise ConfigError(f"--threshold-split is for binary pairs, but {data.source} holds {data.label_kind} data")
         threshold_data = data.split(threshold_split)
+    pictures = _check_plot_files(out_path, data.label_kind, overwrite=overwrite) if plot else {}
 
     from siamese_text.encoder import SiameseEncoder
     from siamese_text.evaluation import evaluate_data
 
     encoder = SiameseEncoder.load(model)
     click.echo(data.summary(), err=True)
-    figures = evaluate_data(encoder, data.split(split), data.label_kind, metrics=metrics, corpus=corpus,
-                            threshold_data=threshold_data, batch_size=batch_size)
+    if pictures:
+        from siamese_text.plots import evaluate_with_plots
+
+        figures, _ = evaluate_with_plots(
+            encoder, data.split(split), data.label_kind, plot_dir=out_path.parent, plot_prefix=f"{out_path.stem}-",
+            metrics=metrics, corpus=corpus, threshold_data=threshold_data, class_names=data.label_names,
+            title=f"{Path(model).name} on {data.source}{f' {data.config}' if data.config else ''} {split}", batch_size=batch_size,
+        )
+    else:
+        figures = evaluate_data(encoder, data.split(split), data.label_kind, metrics=metrics, corpus=corpus,
+                                threshold_data=threshold_data, batch_size=batch_size)
     click.echo(f"{data.label_kind} evaluation of {model} on {data.source} {split} ({len(data.split(split)):,} rows)")
     click.echo(format_table(figures, metrics))
     record = {"model": model, "dataset": dataset, "source": data.source, "config": data.config, "split": split,
@@ -141,3 +158,18 @@ def evaluate(
     with atomic_file(out_path) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"wrote {out_path}")
+    for path in pictures.values():
+        click.echo(f"wrote {path}")
+
+
+def _check_plot_files(out_path: Path, label_kind: str, *, overwrite: bool) -> dict[str, Path]:
+    """The PNGs --plot writes beside ``out_path``; refused now if one exists (without --overwrite) or none suits the data."""
+    from siamese_text.plots import PLOT_KINDS, plot_files
+
+    if label_kind not in PLOT_KINDS:
+        raise ConfigError(f"--plot draws scored pairs, 0/1 pairs and class-labelled texts, not {label_kind} data; leave out --plot")
+    files = plot_files(out_path.parent / f"{out_path.stem}-", label_kind)
+    for path in files.values():
+        if path.exists() and not overwrite:
+            raise ConfigError(f"{path} (a --plot picture) already exists; pass --overwrite to replace it or choose another --output")
+    return files

@@ -265,6 +265,21 @@ def _calibration(folder: Path) -> dict[str, Any] | None:
     }
 
 
+def _pictures(folder: Path, results: dict[str, Any]) -> dict[str, Any] | None:
+    """Training's before/after pictures in ``plots/`` (relative links, so the Hub shows them) and the reliability diagram."""
+    from siamese_text.plots import PLOT_CAPTIONS, RELIABILITY_FILE
+
+    def link(name: str) -> str | None:
+        return name if (folder / name).is_file() else None
+
+    rows = [{"caption": caption, "before": link(f"plots/before-{kind}.png"), "after": link(f"plots/after-{kind}.png")}
+            for kind, caption in PLOT_CAPTIONS.items()]
+    rows = [row for row in rows if row["before"] or row["after"]]
+    split = next((s[: -len("_before")] for s in results.get("metrics") or {} if s.endswith("_before")), None)
+    reliability = link(RELIABILITY_FILE)
+    return {"rows": rows, "split": split, "reliability": reliability} if rows or reliability else None
+
+
 def _versions(results: dict[str, Any]) -> dict[str, str]:
     versions = {k: str(v) for k, v in (results.get("versions") or {}).items()}
     if not versions:  # no training record: the versions this card was written with
@@ -360,6 +375,7 @@ def render_model_card(folder: str | os.PathLike, *, results: dict[str, Any] | No
         if any(c.endswith("(before)") for c in columns) else "",
         curve=_curve(results),
         calibration=_calibration(folder),
+        pictures=_pictures(folder, results),
         metric=(loss.get("distance") if loss.get("distance") in ("cosine", "euclidean", "manhattan") else "cosine"),
         onnx_files=onnx,
         versions=versions,

@@ -50,6 +50,7 @@ from siamese_text.errors import ConfigError, DataError, SiameseTextError
 from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
 from siamese_text.hardware import resolve_precision
 from siamese_text.losses import build_loss
+from siamese_text.plots import training_plots
 from siamese_text.storage import atomic_dir, check_output_dir
 
 __all__ = [
@@ -412,6 +413,7 @@ def train(
     with atomic_dir(config.output, overwrite=config.overwrite) as tmp, _quiet_transformers():
         if before_split:
             metrics[f"{before_split}_before"] = _evaluate(encoder, data, before_split, train_rows)
+            training_plots(encoder, data, before_split, corpus=train_rows, folder=tmp, stage="before", log=log)
         if config.checkpoint_every and not config.resume:
             shutil.rmtree(checkpoints, ignore_errors=True)  # --overwrite: an old run's checkpoints are not resumed
         args = SentenceTransformerTrainingArguments(
@@ -508,6 +510,7 @@ def train(
             else:
                 results["calibration"] = calibration.to_dict()
                 log(f"calibrated on {eval_split}: {calibration.describe()}")
+        training_plots(encoder, data, before_split, corpus=train_rows, folder=tmp, stage="after", log=log)
         (tmp / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
         from siamese_text.model_card import write_model_card
 
