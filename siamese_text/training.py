@@ -50,7 +50,7 @@ from siamese_text.errors import ConfigError, DataError, SiameseTextError
 from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
 from siamese_text.hardware import resolve_precision
 from siamese_text.losses import build_loss
-from siamese_text.plots import training_plots
+from siamese_text.plots import CachingEncoder, plots_available, training_plots
 from siamese_text.storage import atomic_dir, check_output_dir
 
 __all__ = [
@@ -412,8 +412,11 @@ def train(
     t_start = time.perf_counter()
     with atomic_dir(config.output, overwrite=config.overwrite) as tmp, _quiet_transformers():
         if before_split:
-            metrics[f"{before_split}_before"] = _evaluate(encoder, data, before_split, train_rows)
-            training_plots(encoder, data, before_split, corpus=train_rows, folder=tmp, stage="before", log=log)
+            # one embedding of the split for the figures and the pictures (this is time before the first step)
+            before = CachingEncoder(encoder) if plots_available() else encoder
+            metrics[f"{before_split}_before"] = _evaluate(before, data, before_split, train_rows)
+            training_plots(before, data, before_split, corpus=train_rows, folder=tmp, stage="before", log=log)
+            del before
         if config.checkpoint_every and not config.resume:
             shutil.rmtree(checkpoints, ignore_errors=True)  # --overwrite: an old run's checkpoints are not resumed
         args = SentenceTransformerTrainingArguments(
