@@ -1,0 +1,122 @@
+"""Training on several processes (``torchrun``, ``accelerate launch``): who this process is, and the few
+things our pieces share across processes.
+
+The process group, the gradient all-reduce and the launcher are torch's, accelerate's and the trainer's;
+this module only asks them. :func:`start` lets accelerate join the group ``torchrun`` set up (as the
+trainer would a moment later), so that data checks, mining and the output folder can agree before
+training starts. :func:`share` hands rank 0's value (mined negatives, the temporary folder, or the
+error it met) to every rank, so a rank-0-only step never leaves the others waiting. :func:`gather_rows`
+is sentence-transformers' ``all_gather_with_grad`` for batches whose sizes differ between ranks.
+
+With one process (no ``WORLD_SIZE`` above 1 in the environment) nothing here imports torch.distributed
+or does any work: :data:`ONE_PROCESS` answers every question.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from siamese_text.errors import SiameseTextError
+
+__all__ = ["Ranks", "ONE_PROCESS", "launched_rank", "launched_world_size", "start", "share", "gather_rows"]
+
+
+def launched_world_size() -> int:
+    """How many processes the launcher started (``WORLD_SIZE``; 1 when run directly). Imports nothing."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def launched_rank() -> int:
+    """This process's rank as the launcher set it (``RANK``; 0 when run directly). Imports nothing."""
+    try:
+        return int(os.environ.get("RANK", "0")) if launched_world_size() > 1 else 0
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place among the training processes."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one process that logs, evaluates and writes the output."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+ONE_PROCESS = Ranks()
+
+
+def start() -> Ranks:
+    """Join the process group the launcher prepared (accelerate starts it: gloo on CPUs, nccl on GPUs).
+
+    One process: returns :data:`ONE_PROCESS` at once, with no import of torch.distributed.
+    """
+    if launched_world_size() <= 1:
+        return ONE_PROCESS
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return Ranks(rank=state.process_index, world_size=state.num_processes)
+
+
+class _Failed:
+    """What rank 0 sends in place of a value when its step raised a user-fixable error."""
+
+    def __init__(self, error: SiameseTextError) -> None:
+        self.kind, self.message = type(error), str(error)
+
+
+def share(value: Any, ranks: Ranks, *, error: SiameseTextError | None = None) -> Any:
+    """Rank 0's ``value`` on every rank (``value`` is ignored elsewhere); one process: ``value`` itself.
+
+    With ``error`` (rank 0's step failed), every rank raises that error, so each process stops with the
+    same one-line message instead of waiting for rank 0 until the group's timeout.
+    """
+    if not ranks.distributed:
+        if error is not None:
+            raise error
+        return value
+    import torch.distributed as dist
+
+    box = [(_Failed(error) if error is not None else value) if ranks.main else None]
+    dist.broadcast_object_list(box, src=0)
+    received = box[0]
+    if isinstance(received, _Failed):
+        if error is not None:
+            raise error
+        raise received.kind(received.message)
+    return received
+
+
+def gather_rows(local: Any) -> Any:
+    """Every rank's rows of ``local`` (rank order), gradients flowing back to this rank's own rows.
+
+    sentence-transformers' ``all_gather_with_grad`` needs the same shape on every rank; batches differ by
+    a row or more between ranks (the last batches of an epoch, class chunks of 2 to K texts), so each
+    rank pads to the largest and the padding is cut out of the result. Tensors without gradient
+    (labels) are gathered the same way.
+    """
+    import torch
+    import torch.nn.functional as F
+    from sentence_transformers.util import all_gather, all_gather_with_grad
+
+    size = torch.tensor([local.shape[0]], device=local.device)
+    sizes = all_gather(size).tolist()
+    longest = max(sizes)
+    padded = F.pad(local, (0, 0) * (local.dim() - 1) + (0, longest - local.shape[0]))
+    gathered = all_gather_with_grad(padded) if local.requires_grad else all_gather(padded)
+    return torch.cat([gathered[r * longest : r * longest + n] for r, n in enumerate(sizes)])
