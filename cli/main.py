@@ -43,6 +43,11 @@ class SiamtextGroup(click.Group):
         except SiameseTextError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+        except Exception:
+            if _INTERRUPTED:  # a signal arrived, and a process it stopped (another rank) broke this one's work
+                click.echo("Interrupted; no output folder or file was replaced or left half-written.", err=True)
+                sys.exit(130)
+            raise
 
 
 @contextlib.contextmanager
@@ -64,7 +69,12 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+_INTERRUPTED = False
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    global _INTERRUPTED
+    _INTERRUPTED = True
     raise KeyboardInterrupt
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from siamese_text.errors import SiameseTextError
 
-__all__ = ["Ranks", "ONE_PROCESS", "launched_rank", "launched_world_size", "start", "share", "gather_rows"]
+__all__ = ["Ranks", "ONE_PROCESS", "launched_rank", "launched_world_size", "start", "share", "gather_rows", "sum_over_ranks"]
 
 
 def launched_world_size() -> int:
@@ -120,3 +120,16 @@ def gather_rows(local: Any) -> Any:
     padded = F.pad(local, (0, 0) * (local.dim() - 1) + (0, longest - local.shape[0]))
     gathered = all_gather_with_grad(padded) if local.requires_grad else all_gather(padded)
     return torch.cat([gathered[r * longest : r * longest + n] for r, n in enumerate(sizes)])
+
+
+def sum_over_ranks(values: list[float], ranks: Ranks) -> list[float]:
+    """Each of ``values`` summed over the ranks (every rank gets the sums); one process: ``values``."""
+    if not ranks.distributed:
+        return values
+    import torch
+    import torch.distributed as dist
+
+    nccl = torch.cuda.is_available() and "nccl" in str(dist.get_backend())
+    total = torch.tensor(values, dtype=torch.float64, device=torch.device("cuda", torch.cuda.current_device()) if nccl else "cpu")
+    dist.all_reduce(total)
+    return total.tolist()

@@ -6,6 +6,11 @@ texts into balanced pairs or triplets, or class-balanced batches for in-batch mi
 mined by the model (and re-mined while it trains), the length-grouped batches (less padding on
 CPUs), the margin checks, the evaluation before and after, and the atomic, refuse-to-overwrite
 output folder with ``results.json``.
+
+Under ``torchrun`` (several processes, DDP) the trainer and accelerate share the gradients; what is ours
+(:mod:`siamese_text.distributed`): ``--batch-size`` is the global batch, split evenly over the processes;
+the samplers deal each rank a disjoint batch per step; in-batch losses see the global batch; rank 0
+mines and every rank takes its negatives; only rank 0 logs, evaluates and writes the output.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from siamese_text.data.pairs import (
     scores_to_contrastive,
 )
 from siamese_text.data.tokens import TEXT_COLUMNS, TokenCache, pad_fraction
+from siamese_text.distributed import ONE_PROCESS, Ranks, share, sum_over_ranks
+from siamese_text.distributed import start as join_processes
 from siamese_text.encoder import SiameseEncoder
 from siamese_text.errors import ConfigError, DataError, SiameseTextError
 from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
@@ -188,8 +195,25 @@ def _base_encoder(config: TrainConfig) -> SiameseEncoder:
                                           max_seq_length=config.max_seq_length)
 
 
-def _mine(hard: HardNegatives, encoder: SiameseEncoder, data: PairData, config: TrainConfig, train: Any, *, log: Log) -> Any:
-    stats = hard.mine(encoder)
+def mine_on_rank0(hard: HardNegatives | ClassNeighbours, encoder: SiameseEncoder, ranks: Ranks) -> dict[str, float]:
+    """``hard.mine(encoder)`` once, on rank 0; every rank takes its negatives (or nearest classes), so all
+    train on the same rows, the ones one process mines with the same weights. One process: ``hard.mine``."""
+    if not ranks.distributed:
+        return hard.mine(encoder)
+    stats = hard.mine(encoder) if ranks.main else None
+    mined = share({"stats": stats, "rounds": hard.rounds, "negatives": getattr(hard, "negatives", None),
+                   "table": getattr(hard, "table", None)}, ranks)
+    hard.rounds = mined["rounds"]
+    if isinstance(hard, ClassNeighbours):
+        hard.table = mined["table"]
+    else:
+        hard.negatives = mined["negatives"]
+    return mined["stats"]
+
+
+def _mine(hard: HardNegatives, encoder: SiameseEncoder, data: PairData, config: TrainConfig, train: Any, *, log: Log,
+          ranks: Ranks = ONE_PROCESS) -> Any:
+    stats = mine_on_rank0(hard, encoder, ranks)
     k = config.hard_negatives
     log(f"mined {k} hard negative{'s' if k != 1 else ''} per pair for {len(hard.anchors):,} pairs "
         f"({stats['mined_fraction']:.0%} passed the filters)")
@@ -343,8 +367,15 @@ def train(
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
 
-    from siamese_text.data.samplers import ClassBalancedBatchSampler, LengthGroupedBatchSampler
+    from siamese_text.data.samplers import (
+        ClassBalancedBatchSampler,
+        LengthGroupedBatchSampler,
+        RandomBatchSampler,
+    )
 
+    ranks = join_processes()  # one process: at once, nothing started
+    if not ranks.main:
+        log, progress = _silent, False  # rank 0 speaks for all
     output_known = config.output is not None  # else resolve() names it after the loss
     if output_known:
         resume_from = _check_output(config)  # fail before any work
@@ -355,6 +386,7 @@ def train(
     data = load_train_data(config, log=log)
     if not output_known:
         resume_from = _check_output(config)
+    per_device = per_device_batch(config, ranks)
     checkpoints = checkpoint_dir(config.output)
     train_rows = train_split(data, config)
     hard = hard_negative_set(data, config, train_rows) if config.hard_negatives else None
@@ -370,11 +402,12 @@ def train(
     if config.effective_margin is not None:
         check_margin(config.loss, config.distance, config.effective_margin, normalized=config.normalize,
                      dimension=encoder.dimension)
-    loss = build_loss(config.loss, encoder.model, distance=config.distance, margin=config.margin)
+    loss = build_loss(config.loss, encoder.model, distance=config.distance, margin=config.margin,
+                      gather_across_devices=config.gather_across_devices)
     if isinstance(hard, HardNegatives):
-        train_ds = _mine(hard, encoder, data, config, train_rows, log=log)
+        train_ds = _mine(hard, encoder, data, config, train_rows, log=log, ranks=ranks)
     elif in_batch:
-        hard.mine(encoder)
+        mine_on_rank0(hard, encoder, ranks)
         log(f"batches: each class with classes among its {config.hard_negatives} nearest (mined with the model)")
     what = "texts" if config.loss in CLASS_LOSSES else "triplets" if config.loss in TRIPLET_LOSSES else "pairs"
     if config.loss in CLASS_LOSSES:
@@ -385,7 +418,10 @@ def train(
     elif config.group_by_length and config.loss not in IN_BATCH_LOSSES:
         sampler, batches = LengthGroupedBatchSampler, "length-grouped batches"
     else:
-        sampler, batches = None, "random batches"
+        sampler, batches = (RandomBatchSampler if ranks.distributed else None), "random batches"
+    if ranks.distributed:  # the trainer's own random batches would leave the ranks unequal steps
+        sampler = functools.partial(sampler, world_size=ranks.world_size)
+        batches += f", {ranks.world_size} processes x {per_device}"
     log(f"training on {len(train_ds):,} {what} ({config.loss} loss, {config.epochs} epoch(s), lr {config.lr}, {batches}, {precision})")
     tokens = token_cache(encoder, train_ds, cuda=cuda)
     first_step = first_step_callback(t_called, log=log)
@@ -395,10 +431,11 @@ def train(
     all_callbacks = [first_step, *(callbacks or [])]
     remine = None
     if hard is not None and config.remine_every:
-        remine = remine_callback(hard, encoder, every=config.remine_every, log=log)
+        remine = remine_callback(hard, encoder, every=config.remine_every, log=log,
+                                 mine=functools.partial(mine_on_rank0, hard, encoder, ranks))
         all_callbacks.append(remine)
     epoch_eval = None
-    if eval_split and config.eval_every_epoch:
+    if eval_split and config.eval_every_epoch and ranks.main:
         epoch_eval = epoch_eval_callback(
             functools.partial(_evaluate, encoder, data, eval_split, train_rows),
             split=eval_split, headline=HEADLINE_METRICS.get(data.label_kind), log=log,
@@ -407,15 +444,15 @@ def train(
 
     metrics: dict[str, dict[str, float]] = {}
     t_start = time.perf_counter()
-    with atomic_dir(config.output, overwrite=config.overwrite) as tmp, _quiet_transformers():
-        if before_split:
+    with _output_folder(config, ranks) as tmp, _quiet_transformers():
+        if before_split and ranks.main:
             metrics[f"{before_split}_before"] = _evaluate(encoder, data, before_split, train_rows)
         if config.checkpoint_every and not config.resume:
             shutil.rmtree(checkpoints, ignore_errors=True)  # --overwrite: an old run's checkpoints are not resumed
         args = SentenceTransformerTrainingArguments(
-            output_dir=str(checkpoints if config.checkpoint_every else tmp / "checkpoints"),
+            output_dir=str(checkpoints if config.checkpoint_every or tmp is None else tmp / "checkpoints"),
             num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
+            per_device_train_batch_size=per_device,
             learning_rate=config.lr,
             **_warmup(config.warmup_ratio),
             seed=config.seed,
@@ -453,6 +490,9 @@ def train(
             raise
         # Training time alone: the per-epoch evaluations run inside trainer.train() (pairs/s stay comparable).
         train_seconds = time.perf_counter() - t0 - (epoch_eval.seconds if epoch_eval is not None else 0.0)
+        real_tokens, padded_tokens = sum_over_ranks([tokens.real_tokens, tokens.padded_tokens], ranks)
+        if tmp is None:  # not rank 0: it evaluates and writes; this rank has nothing more to do
+            return TrainResult(output=Path(config.output), metrics={}, results={})
         if eval_split:
             # The last epoch's evaluation saw the final weights: reuse it rather than encode again.
             last = epoch_eval.history[-1] if epoch_eval is not None and epoch_eval.history else None
@@ -479,8 +519,9 @@ def train(
             "train_examples_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
             "precision": precision,
             "seconds_to_first_step": first_step.seconds,
-            "pad_fraction": round(pad_fraction(tokens.real_tokens, tokens.padded_tokens), 4),
-            "useful_tokens_per_second": round(tokens.real_tokens / train_seconds, 1),
+            "pad_fraction": round(pad_fraction(real_tokens, padded_tokens), 4),
+            "useful_tokens_per_second": round(real_tokens / train_seconds, 1),
+            **({"processes": ranks.world_size, "batch_size_per_process": per_device} if ranks.distributed else {}),
             "total_seconds": round(time.perf_counter() - t_start, 2),
             "metrics": metrics,
             **({"history": {eval_split: epoch_eval.history}} if epoch_eval is not None else {}),
@@ -512,6 +553,50 @@ def train(
         write_model_card(tmp, results)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the model is in place: the checkpoints have served
     return TrainResult(output=Path(config.output), metrics=metrics, results=results)
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def per_device_batch(config: TrainConfig, ranks: Ranks) -> int:
+    """Each process's share of ``--batch-size`` (the global batch); refuse one that does not split."""
+    n, batch = ranks.world_size, config.batch_size
+    if n == 1:
+        return batch
+    if batch % n:
+        raise ConfigError(f"--batch-size {batch} does not split evenly over {n} processes; give a multiple of {n} "
+                          f"(--batch-size is the global batch: each process takes --batch-size / {n})")
+    per_device = batch // n
+    if config.loss in CLASS_LOSSES and per_device < 4:
+        raise ConfigError(f"--loss {config.loss} needs 2 classes x 2 texts in each process's batch, and --batch-size {batch} "
+                          f"over {n} processes leaves {per_device}; give --batch-size {4 * n} or more")
+    compares = config.loss in IN_BATCH_LOSSES or config.loss == "cosent"
+    if compares and not config.gather_across_devices and per_device < 2:
+        raise ConfigError(f"--loss {config.loss} compares examples within a batch and --no-gather-across-devices keeps each "
+                          f"process's batch ({per_device}) to itself; give --batch-size {2 * n} or more")
+    return per_device
+
+
+@contextlib.contextmanager
+def _output_folder(config: TrainConfig, ranks: Ranks) -> Iterator[Path | None]:
+    """Rank 0's temporary folder (lock, atomic rename: :func:`atomic_dir`); every other rank gets None and
+    never touches the output, but stops with rank 0's error if it could not start one."""
+    if not ranks.distributed:
+        with atomic_dir(config.output, overwrite=config.overwrite) as tmp:
+            yield tmp
+        return
+    if not ranks.main:
+        share(None, ranks)
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            tmp = stack.enter_context(atomic_dir(config.output, overwrite=config.overwrite))
+        except SiameseTextError as exc:
+            share(None, ranks, error=exc)
+        share(None, ranks)
+        yield tmp
 
 
 def checkpoint_dir(output: str | os.PathLike) -> Path:
