@@ -25,6 +25,7 @@ import platform
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,14 @@ from siamese_text.data.pairs import (
     scores_to_contrastive,
 )
 from siamese_text.data.tokens import TEXT_COLUMNS, TokenCache, pad_fraction
-from siamese_text.distributed import ONE_PROCESS, Ranks, share, sum_over_ranks
+from siamese_text.distributed import (
+    ONE_PROCESS,
+    Ranks,
+    launched_rank,
+    launched_world_size,
+    share,
+    sum_over_ranks,
+)
 from siamese_text.distributed import start as join_processes
 from siamese_text.encoder import SiameseEncoder
 from siamese_text.errors import ConfigError, DataError, SiameseTextError
@@ -373,9 +381,10 @@ def train(
         RandomBatchSampler,
     )
 
-    ranks = join_processes()  # one process: at once, nothing started
-    if not ranks.main:
-        log, progress = _silent, False  # rank 0 speaks for all
+    ranks = Ranks(rank=launched_rank(), world_size=launched_world_size())  # as the launcher set them (torchrun)
+    if not ranks.main:  # rank 0 speaks for all
+        log, progress = _silent, False
+        warnings.simplefilter("ignore")
     output_known = config.output is not None  # else resolve() names it after the loss
     if output_known:
         resume_from = _check_output(config)  # fail before any work
@@ -386,7 +395,8 @@ def train(
     data = load_train_data(config, log=log)
     if not output_known:
         resume_from = _check_output(config)
-    per_device = per_device_batch(config, ranks)
+    per_device = per_device_batch(config, ranks)  # refused on every rank alike, before the processes wait on each other
+    ranks = join_processes()  # one process: at once, nothing started
     checkpoints = checkpoint_dir(config.output)
     train_rows = train_split(data, config)
     hard = hard_negative_set(data, config, train_rows) if config.hard_negatives else None
@@ -484,7 +494,7 @@ def train(
             kept = _last_checkpoint(checkpoints)
             if kept is not None:
                 log(f"training stopped; checkpoints kept in {checkpoints}: run the same command with --resume to continue from {kept.name}")
-            elif config.checkpoint_every:
+            elif config.checkpoint_every and ranks.main:
                 with contextlib.suppress(OSError):  # stopped before the first checkpoint: leave no empty folder
                     checkpoints.rmdir()
             raise
@@ -564,6 +574,10 @@ def per_device_batch(config: TrainConfig, ranks: Ranks) -> int:
     n, batch = ranks.world_size, config.batch_size
     if n == 1:
         return batch
+    if batch < n:
+        why = " and each compares its examples with the others'" if config.loss in IN_BATCH_LOSSES or config.loss == "cosent" else ""
+        raise ConfigError(f"--batch-size {batch} is smaller than the {n} processes: each needs at least one example of the "
+                          f"batch{why}; give --batch-size {n} or more (a multiple of {n})")
     if batch % n:
         raise ConfigError(f"--batch-size {batch} does not split evenly over {n} processes; give a multiple of {n} "
                           f"(--batch-size is the global batch: each process takes --batch-size / {n})")
@@ -606,10 +620,13 @@ def checkpoint_dir(output: str | os.PathLike) -> Path:
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    return Path(found) if found else None
+    """The newest *complete* checkpoint: the trainer writes ``trainer_state.json`` last, so a run stopped while
+    saving (Ctrl-C, SIGTERM) leaves a newer folder without it, which ``--resume`` must pass over."""
+    if not folder.is_dir():
+        return None
+    steps = [(int(p.name.split("-")[1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[1].isdigit()]
+    complete = [(step, p) for step, p in steps if (p / "trainer_state.json").is_file()]
+    return max(complete)[1] if complete else None
 
 
 def _check_output(config: TrainConfig) -> Path | None:
