@@ -95,6 +95,7 @@ def sentence_transformers_row(dataset: str, seed: int, loss_name: str, options: 
         SentenceTransformerTrainingArguments,
     )
     from sentence_transformers.sentence_transformer import losses
+    from sentence_transformers.training_args import BatchSamplers
 
     from siamese_text.config import TrainConfig
     from siamese_text.encoder import SiameseEncoder
@@ -124,6 +125,8 @@ def sentence_transformers_row(dataset: str, seed: int, loss_name: str, options: 
             output_dir=tmp, num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
             learning_rate=config.lr, warmup_steps=config.warmup_ratio, seed=seed, data_seed=seed, save_strategy="no",
             report_to="none", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
+            # its in-batch losses (BatchHardTripletLoss) need several texts of a class in a batch
+            batch_sampler=BatchSamplers.GROUP_BY_LABEL if data.label_kind == "class" else BatchSamplers.BATCH_SAMPLER,
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, loss=loss)
         t0 = time.perf_counter()

@@ -100,3 +100,46 @@ def test_nearest_class_table_is_read_batch_by_batch():
     for _ in range(5):
         a, b = sorted(Counter(labels[i] for i in next(it)))
         assert (b - a) % 20 == 10
+
+
+def test_length_grouped_class_batches_keep_the_guarantee_and_cut_padding():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 12, 400).tolist()
+    texts = ["w" * int(n) for n in rng.integers(5, 200, len(labels))]  # lengths unrelated to classes
+    data = datasets.Dataset.from_dict({"text": texts, "label": labels})
+
+    def padding(batches):
+        lengths = [[len(texts[i]) for i in b] for b in batches]
+        return sum(max(ls) - n for ls in lengths for n in ls) / sum(max(ls) * len(ls) for ls in lengths)
+
+    plain = ClassBalancedBatchSampler(data, 16, False, ["label"], None, 5)
+    grouped = ClassBalancedBatchSampler(data, 16, False, ["label"], None, 5, group_by_length=True)
+    for epoch in range(2):
+        plain.set_epoch(epoch)
+        grouped.set_epoch(epoch)
+        batches = list(grouped)
+        assert len(batches) == len(grouped) == len(plain)
+        for batch in batches:
+            counts = Counter(labels[i] for i in batch)
+            assert min(counts.values()) >= 2 and len(counts) >= 2, counts
+        assert sum(map(len, batches)) == sum(map(len, plain))  # as many texts per epoch, only grouped differently
+        assert padding(batches) < 0.5 * padding(list(plain))
+    grouped.set_epoch(0)
+    first = list(grouped)
+    grouped.set_epoch(1)
+    assert first != list(grouped)  # the jitter and the shuffle change the batches each epoch
+
+
+def test_length_grouped_class_batches_never_hold_one_class():
+    # class 0's texts are all short, the others' long: sorted by length, class 0's chunks would fill batches alone
+    labels = [0] * 32 + [1] * 32 + [2] * 32
+    texts = ["x" * (5 + i % 5) if label == 0 else "y" * (300 + i % 7) for i, label in enumerate(labels)]
+    data = datasets.Dataset.from_dict({"text": texts, "label": labels})
+    sampler = ClassBalancedBatchSampler(data, 8, False, ["label"], None, 0, group_by_length=True)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) == 12
+        for batch in batches:
+            counts = Counter(labels[i] for i in batch)
+            assert len(counts) >= 2 and min(counts.values()) >= 2, counts

@@ -78,13 +78,15 @@ def test_one_process_is_unchanged_by_the_world_size_argument():
         LengthGroupedBatchSampler(ds, 4, False, None, None, 1, world_size=1))
 
 
+@pytest.mark.parametrize("by_length", [False, True])
 @pytest.mark.parametrize(("batch_size", "per_class"), [(8, 4), (16, 4), (8, 2), (6, 3)])
-def test_class_balance_holds_within_each_ranks_batch(batch_size, per_class):
+def test_class_balance_holds_within_each_ranks_batch(batch_size, per_class, by_length):
     rng = np.random.default_rng(batch_size)
     labels = rng.integers(0, 15, 203).tolist() + [30, 30, 31, 31, 31]  # odd total, uneven and tiny classes
+    data = labelled(labels).map(lambda row, i: {"text": "w " * (i % 37)}, with_indices=True)
     for epoch in (0, 1):
-        make = lambda: ClassBalancedBatchSampler(labelled(labels), batch_size, False, ["label"], None, 0,  # noqa: E731
-                                                 per_class=per_class, world_size=2)
+        make = lambda: ClassBalancedBatchSampler(data, batch_size, False, ["label"], None, 0,  # noqa: E731
+                                                 per_class=per_class, world_size=2, group_by_length=by_length)
         ranks = per_rank(make, epoch=epoch)
         assert len(ranks[0]) == len(ranks[1]) > 0
         seen = [i for batches in ranks for batch in batches for i in batch]

@@ -82,3 +82,11 @@ def test_auto_precision_follows_the_hardware(tmp_path):
     assert resolve_precision("auto", cuda=False, flags=frozenset({"avx2", "avx512f"})) == "fp32"
     assert resolve_precision("fp32", cuda=False, flags=frozenset({"avx512_bf16"})) == "fp32"
     assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_length_counts_tokens_and_caches_new_texts(model):
+    cache = TokenCache(model.preprocess, pad_token_id=model.tokenizer.pad_token_id or 0)
+    short, long = "the cat", "the cat sat on the mat by the door"
+    expected = [int(model.preprocess([t])["attention_mask"].sum()) for t in (short, long)]
+    assert [cache.length(short), cache.length(long)] == expected and expected[0] < expected[1]
+    assert short in cache.rows and long in cache.rows

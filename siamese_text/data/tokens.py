@@ -84,6 +84,12 @@ class TokenCache:
         for i, text in enumerate(texts):
             self.rows[text] = {key: features[key][i, : lengths[i]].clone() for key in token_keys}
 
+    def length(self, text: str) -> int:
+        """``text``'s number of tokens (special tokens included), tokenising it if it is not cached."""
+        if text not in self.rows:
+            self.fill([text])
+        return len(self.rows[text]["attention_mask"])
+
     def __call__(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         if prompt or kwargs.get("task") is not None or kwargs.get("max_length") is not None or not inputs:
             return self.preprocess(inputs, prompt=prompt, **kwargs)  # not what the cache was filled for
