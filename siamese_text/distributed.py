@@ -2,7 +2,7 @@
 things our pieces share across processes.
 
 The process group, the gradient all-reduce and the launcher are torch's, accelerate's and the trainer's;
-this module only asks them. :func:`start` lets accelerate join the group ``torchrun`` set up (as the
+this module only asks them, and holds what ``train()`` does differently on several processes. :func:`start` lets accelerate join the group ``torchrun`` set up (as the
 trainer would a moment later), so that data checks, mining and the output folder can agree before
 training starts. :func:`share` hands rank 0's value (mined negatives, the temporary folder, or the
 error it met) to every rank, so a rank-0-only step never leaves the others waiting. :func:`gather_rows`
@@ -14,13 +14,22 @@ or does any work: :data:`ONE_PROCESS` answers every question.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from siamese_text.errors import SiameseTextError
+from siamese_text.config import CLASS_LOSSES, IN_BATCH_LOSSES
+from siamese_text.errors import ConfigError, SiameseTextError
+from siamese_text.storage import atomic_dir
 
-__all__ = ["Ranks", "ONE_PROCESS", "launched_rank", "launched_world_size", "start", "share", "gather_rows", "sum_over_ranks"]
+if TYPE_CHECKING:
+    from siamese_text.config import TrainConfig
+
+__all__ = ["Ranks", "ONE_PROCESS", "launched_rank", "launched_world_size", "start", "share", "gather_rows", "sum_over_ranks",
+           "per_device_batch", "output_folder", "mine_on_rank0"]
 
 
 def launched_world_size() -> int:
@@ -133,3 +142,71 @@ def sum_over_ranks(values: list[float], ranks: Ranks) -> list[float]:
     total = torch.tensor(values, dtype=torch.float64, device=torch.device("cuda", torch.cuda.current_device()) if nccl else "cpu")
     dist.all_reduce(total)
     return total.tolist()
+
+
+# ---- what train() asks of several processes ---------------------------------------------------
+
+
+def per_device_batch(config: TrainConfig, ranks: Ranks) -> int:
+    """Each process's share of ``--batch-size`` (the global batch); refuse one that does not split."""
+    n, batch = ranks.world_size, config.batch_size
+    if n == 1:
+        return batch
+    if batch < n:
+        why = " and each compares its examples with the others'" if config.loss in IN_BATCH_LOSSES or config.loss == "cosent" else ""
+        raise ConfigError(f"--batch-size {batch} is smaller than the {n} processes: each needs at least one example of the "
+                          f"batch{why}; give --batch-size {n} or more (a multiple of {n})")
+    if batch % n:
+        raise ConfigError(f"--batch-size {batch} does not split evenly over {n} processes; give a multiple of {n} "
+                          f"(--batch-size is the global batch: each process takes --batch-size / {n})")
+    per_device = batch // n
+    if config.loss in CLASS_LOSSES and per_device < 4:
+        raise ConfigError(f"--loss {config.loss} needs 2 classes x 2 texts in each process's batch, and --batch-size {batch} "
+                          f"over {n} processes leaves {per_device}; give --batch-size {4 * n} or more")
+    compares = config.loss in IN_BATCH_LOSSES or config.loss == "cosent"
+    if compares and not config.gather_across_devices and per_device < 2:
+        raise ConfigError(f"--loss {config.loss} compares examples within a batch and --no-gather-across-devices keeps each "
+                          f"process's batch ({per_device}) to itself; give --batch-size {2 * n} or more")
+    return per_device
+
+
+@contextlib.contextmanager
+def output_folder(config: TrainConfig, ranks: Ranks) -> Iterator[Path | None]:
+    """Rank 0's temporary folder (lock, atomic rename: :func:`atomic_dir`); every other rank gets None and
+    never touches the output, but stops with rank 0's error if it could not start one."""
+    if not ranks.distributed:
+        with atomic_dir(config.output, overwrite=config.overwrite) as tmp:
+            yield tmp
+        return
+    if not ranks.main:
+        share(None, ranks)
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            tmp = stack.enter_context(atomic_dir(config.output, overwrite=config.overwrite))
+        except SiameseTextError as exc:
+            share(None, ranks, error=exc)
+        share(None, ranks)
+        yield tmp
+
+
+def mine_on_rank0(hard: Any, encoder: Any, ranks: Ranks) -> dict[str, float]:
+    """``hard.mine(encoder)`` once, on rank 0; every rank takes its negatives (or nearest classes), so all
+    train on the same rows, the ones one process mines with the same weights. One process: ``hard.mine``."""
+    if not ranks.distributed:
+        return hard.mine(encoder)
+    stats, error = None, None
+    if ranks.main:
+        try:
+            stats = hard.mine(encoder)
+        except SiameseTextError as exc:  # every rank stops with it
+            error = exc
+    mined = share({"stats": stats, "rounds": hard.rounds, "negatives": getattr(hard, "negatives", None),
+                   "table": getattr(hard, "table", None)}, ranks, error=error)
+    hard.rounds = mined["rounds"]
+    if hasattr(hard, "table"):  # ClassNeighbours: the nearest classes; HardNegatives: the negatives
+        hard.table = mined["table"]
+    else:
+        hard.negatives = mined["negatives"]
+    return mined["stats"]

@@ -56,7 +56,9 @@ from siamese_text.distributed import (
     Ranks,
     launched_rank,
     launched_world_size,
-    share,
+    mine_on_rank0,
+    output_folder,
+    per_device_batch,
     sum_over_ranks,
 )
 from siamese_text.distributed import start as join_processes
@@ -65,7 +67,7 @@ from siamese_text.errors import ConfigError, DataError, SiameseTextError
 from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
 from siamese_text.hardware import resolve_precision
 from siamese_text.losses import build_loss
-from siamese_text.storage import atomic_dir, check_output_dir
+from siamese_text.storage import check_output_dir
 
 __all__ = [
     "train",
@@ -201,22 +203,6 @@ def mined_dataset(hard: HardNegatives, data: PairData, config: TrainConfig, trai
 def _base_encoder(config: TrainConfig) -> SiameseEncoder:
     return SiameseEncoder.from_pretrained(config.model, pooling=config.pooling, normalize=config.normalize,
                                           max_seq_length=config.max_seq_length)
-
-
-def mine_on_rank0(hard: HardNegatives | ClassNeighbours, encoder: SiameseEncoder, ranks: Ranks) -> dict[str, float]:
-    """``hard.mine(encoder)`` once, on rank 0; every rank takes its negatives (or nearest classes), so all
-    train on the same rows, the ones one process mines with the same weights. One process: ``hard.mine``."""
-    if not ranks.distributed:
-        return hard.mine(encoder)
-    stats = hard.mine(encoder) if ranks.main else None
-    mined = share({"stats": stats, "rounds": hard.rounds, "negatives": getattr(hard, "negatives", None),
-                   "table": getattr(hard, "table", None)}, ranks)
-    hard.rounds = mined["rounds"]
-    if isinstance(hard, ClassNeighbours):
-        hard.table = mined["table"]
-    else:
-        hard.negatives = mined["negatives"]
-    return mined["stats"]
 
 
 def _mine(hard: HardNegatives, encoder: SiameseEncoder, data: PairData, config: TrainConfig, train: Any, *, log: Log,
@@ -456,7 +442,7 @@ def train(
 
     metrics: dict[str, dict[str, float]] = {}
     t_start = time.perf_counter()
-    with _output_folder(config, ranks) as tmp, _quiet_transformers():
+    with output_folder(config, ranks) as tmp, _quiet_transformers():
         if before_split and ranks.main:
             metrics[f"{before_split}_before"] = _evaluate(encoder, data, before_split, train_rows)
         if config.checkpoint_every and not config.resume:
@@ -569,50 +555,6 @@ def train(
 
 def _silent(line: str) -> None:
     """The log of ranks other than 0."""
-
-
-def per_device_batch(config: TrainConfig, ranks: Ranks) -> int:
-    """Each process's share of ``--batch-size`` (the global batch); refuse one that does not split."""
-    n, batch = ranks.world_size, config.batch_size
-    if n == 1:
-        return batch
-    if batch < n:
-        why = " and each compares its examples with the others'" if config.loss in IN_BATCH_LOSSES or config.loss == "cosent" else ""
-        raise ConfigError(f"--batch-size {batch} is smaller than the {n} processes: each needs at least one example of the "
-                          f"batch{why}; give --batch-size {n} or more (a multiple of {n})")
-    if batch % n:
-        raise ConfigError(f"--batch-size {batch} does not split evenly over {n} processes; give a multiple of {n} "
-                          f"(--batch-size is the global batch: each process takes --batch-size / {n})")
-    per_device = batch // n
-    if config.loss in CLASS_LOSSES and per_device < 4:
-        raise ConfigError(f"--loss {config.loss} needs 2 classes x 2 texts in each process's batch, and --batch-size {batch} "
-                          f"over {n} processes leaves {per_device}; give --batch-size {4 * n} or more")
-    compares = config.loss in IN_BATCH_LOSSES or config.loss == "cosent"
-    if compares and not config.gather_across_devices and per_device < 2:
-        raise ConfigError(f"--loss {config.loss} compares examples within a batch and --no-gather-across-devices keeps each "
-                          f"process's batch ({per_device}) to itself; give --batch-size {2 * n} or more")
-    return per_device
-
-
-@contextlib.contextmanager
-def _output_folder(config: TrainConfig, ranks: Ranks) -> Iterator[Path | None]:
-    """Rank 0's temporary folder (lock, atomic rename: :func:`atomic_dir`); every other rank gets None and
-    never touches the output, but stops with rank 0's error if it could not start one."""
-    if not ranks.distributed:
-        with atomic_dir(config.output, overwrite=config.overwrite) as tmp:
-            yield tmp
-        return
-    if not ranks.main:
-        share(None, ranks)
-        yield None
-        return
-    with contextlib.ExitStack() as stack:
-        try:
-            tmp = stack.enter_context(atomic_dir(config.output, overwrite=config.overwrite))
-        except SiameseTextError as exc:
-            share(None, ranks, error=exc)
-        share(None, ranks)
-        yield tmp
 
 
 def checkpoint_dir(output: str | os.PathLike) -> Path:

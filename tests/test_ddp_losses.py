@@ -88,7 +88,7 @@ def _worker(rank: int, world_size: int, port: int, model_dir: str, out: str) -> 
         results[name] = {"whole": whole, "local": local, "alone": alone, "whole_grads": whole_grads, "ddp_grads": averaged}
 
     from siamese_text.data.mining import ClassNeighbours, HardNegatives
-    from siamese_text.training import mine_on_rank0
+    from siamese_text.distributed import mine_on_rank0
 
     ds = {"text_a": PAIRS_A, "text_b": PAIRS_B, "label": PAIR_SCORES}
     import datasets

@@ -23,9 +23,8 @@ from click.testing import CliRunner
 from siamese_text_cli.main import cli
 
 from siamese_text.config import TrainConfig
-from siamese_text.distributed import Ranks
+from siamese_text.distributed import Ranks, per_device_batch
 from siamese_text.errors import ConfigError
-from siamese_text.training import per_device_batch
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
