@@ -130,10 +130,13 @@ def train(
         output=output,
         overwrite=overwrite,
     )
-    from siamese_text.distributed import launched_rank
-    from siamese_text.training import train as run_training
+    from siamese_text.distributed import Ranks, launched_rank, launched_world_size, per_device_batch
 
     main_process = launched_rank() == 0  # under torchrun, rank 0 speaks for every process
+    if config.loss is not None and config.batch_size is not None:  # given: refuse a batch that cannot split at once
+        per_device_batch(config, Ranks(rank=launched_rank(), world_size=launched_world_size()))
+    from siamese_text.training import train as run_training
+
     with library_progress_bars(on=not quiet and main_process):
         result = run_training(config, progress=not quiet, log=_log_line)
     if not main_process:
