@@ -108,6 +108,18 @@ def _worker(rank: int, world_size: int, port: int, model_dir: str, out: str) -> 
     near_alone.mine(reference)
     results["mining"] = {"same_negatives": bool(np.array_equal(hard.negatives, alone.negatives)),
                          "same_table": near.table == near_alone.table, "rounds": hard.rounds}
+    from siamese_text.config import TrainConfig
+    from siamese_text.distributed import output_folder, sum_over_ranks
+    from siamese_text.errors import SiameseTextError
+
+    blocker = Path(out, "blocker")
+    blocker.write_text("a file where rank 0 is to write a folder")
+    try:  # only rank 0 looks at the output; rank 1 must stop with its error, not wait for it
+        with output_folder(TrainConfig(output=str(blocker), loss="contrastive"), ranks):
+            results["output_error"] = None
+    except SiameseTextError as exc:
+        results["output_error"] = str(exc)
+    results["summed"] = sum_over_ranks([1.0, float(rank)], ranks)
     Path(out, f"rank{rank}.json").write_text(json.dumps(results))
     dist.barrier()
     dist.destroy_process_group()
@@ -143,3 +155,9 @@ def test_ddp_averaged_gradients_are_the_one_process_gradients(two_ranks, name):
 def test_mining_runs_on_rank0_and_every_rank_trains_on_its_rows(two_ranks):
     for rank in two_ranks:
         assert rank["mining"] == {"same_negatives": True, "same_table": True, "rounds": 1}
+
+
+def test_rank0s_output_error_stops_every_rank_with_the_same_line(two_ranks):
+    errors = [rank["output_error"] for rank in two_ranks]
+    assert errors[0] is not None and "is a file" in errors[0] and errors[1] == errors[0]
+    assert [rank["summed"] for rank in two_ranks] == [[2.0, 1.0], [2.0, 1.0]]
