@@ -8,6 +8,7 @@ usage error) is printed as ONE line, ``Error: ...``, with exit code 2 and no tra
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -43,6 +44,11 @@ class SiamtextGroup(click.Group):
         except SiameseTextError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+        except Exception:
+            if _INTERRUPTED:  # a signal arrived, and a process it stopped (another rank) broke this one's work
+                click.echo("Interrupted; no output folder or file was replaced or left half-written.", err=True)
+                sys.exit(130)
+            raise
 
 
 @contextlib.contextmanager
@@ -64,8 +70,28 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+_INTERRUPTED = False
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    global _INTERRUPTED
+    _INTERRUPTED = True
+    if _inside_ignored_callback(frame):
+        # Raised here, Python prints "Exception ignored in ..." and drops it, and the run goes on (a
+        # garbage-collected matplotlib figure made this happen): send the signal again a moment later.
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
     raise KeyboardInterrupt
+
+
+def _inside_ignored_callback(frame: Any) -> bool:
+    """Whether ``frame`` runs inside a weakref callback or a ``__del__``, whose exceptions Python ignores."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_name == "remove" and code.co_filename.endswith("weakref.py")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 @click.group(cls=SiamtextGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -47,6 +47,9 @@ from siamese_text.scoring import DISTANCES
 @click.option("--checkpoint-every", type=int, default=0, show_default=True,
               help="Keep a trainer checkpoint every N steps in OUTPUT.checkpoints/ (deleted once the model is saved; 0: none).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint in OUTPUT.checkpoints/ (same command otherwise).")
+@click.option("--gather-across-devices/--no-gather-across-devices", default=True, show_default=True,
+              help="Under torchrun (several processes): in-batch losses (online-contrastive, cosent, batch-*) compare the texts "
+                   "of every process's batch, as one process would with the whole --batch-size. No effect on one process.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--output", "-o", default=None, help="Model folder to write (default runs/DATASET-LOSS).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
@@ -82,6 +85,7 @@ def train(
     precision: str,
     checkpoint_every: int,
     resume: bool,
+    gather_across_devices: bool,
     seed: int,
     output: str | None,
     overwrite: bool,
@@ -121,14 +125,22 @@ def train(
         precision=precision,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        gather_across_devices=gather_across_devices,
         seed=seed,
         output=output,
         overwrite=overwrite,
     )
+    from siamese_text.distributed import Ranks, launched_rank, launched_world_size, per_device_batch
+
+    main_process = launched_rank() == 0  # under torchrun, rank 0 speaks for every process
+    if config.loss is not None and config.batch_size is not None:  # given: refuse a batch that cannot split at once
+        per_device_batch(config, Ranks(rank=launched_rank(), world_size=launched_world_size()))
     from siamese_text.training import train as run_training
 
-    with library_progress_bars(on=not quiet):
+    with library_progress_bars(on=not quiet and main_process):
         result = run_training(config, progress=not quiet, log=_log_line)
+    if not main_process:
+        return
     if result.metrics:
         from siamese_text.evaluation import summary_metrics
 

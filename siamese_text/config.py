@@ -226,6 +226,7 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 where the hardware has bfloat16 units (siamese_text.hardware), else fp32
     checkpoint_every: int = 0  # keep a trainer checkpoint every N steps in OUTPUT.checkpoints/ until the run succeeds (0: off)
     resume: bool = False  # continue an interrupted run from the last checkpoint in OUTPUT.checkpoints/
+    gather_across_devices: bool = True  # several processes: in-batch losses see every process's batch (siamese_text.losses)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

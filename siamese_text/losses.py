@@ -49,6 +49,13 @@ the nearest class; the softmax keeps pulling each text towards its class and awa
 in proportion to how close they are, which is what nearest-centroid classification among 77 classes
 asks (measured on Banking77 8-shot, README).
 
+Several processes (DDP): the losses that compare the texts of a batch with each other (online
+contrastive, batch-hard/semi-hard/all, the centroid losses, CoSENT) gather every rank's embeddings
+(sentence-transformers' ``all_gather_with_grad``, :func:`siamese_text.distributed.gather_rows`) and compute the
+loss of the global batch, on every rank; gradients flow back to each rank's own rows, and the trainer's
+gradient averaging then gives exactly the one-process gradient of that batch. ``gather_across_devices=False``
+keeps each rank's batch to itself. One process: no gathering, no cost.
+
 CoSENT (Su 2022), a ranking loss: ``L = log(1 + sum over pairs i, j of the batch with y_i > y_j of
 exp(s (d_i - d_j)))``, d the cosine distance, scale s = 20. It asks only that every pair be closer
 than each pair scored below it, which is what Spearman correlation measures; on STS-B it beats
@@ -207,6 +214,19 @@ def _distance_fn(distance: str) -> Callable[[Tensor, Tensor], Tensor]:
     return lambda a, b: scoring.pairwise_distance(a, b, metric=distance)
 
 
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+
+
+def _across_devices(loss: nn.Module, *local: Tensor) -> tuple[Tensor, ...]:
+    """Every rank's rows of each tensor when ``loss`` gathers and training runs on several processes; else ``local``."""
+    if not (loss.gather_across_devices and _distributed()):
+        return local
+    from siamese_text.distributed import gather_rows
+
+    return tuple(gather_rows(t) for t in local)
+
+
 def _embed(model: nn.Module, sentence_features: Iterable[dict[str, Tensor]]) -> list[Tensor]:
     # The twin: every column goes through the same module, with the same weights.
     return [model(features)["sentence_embedding"] for features in sentence_features]
@@ -215,9 +235,12 @@ def _embed(model: nn.Module, sentence_features: Iterable[dict[str, Tensor]]) -> 
 class _SiameseLoss(nn.Module):
     name = ""
 
-    def __init__(self, model: nn.Module, *, distance: str = "cosine", margin: float | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, *, distance: str = "cosine", margin: float | None = None, gather_across_devices: bool = True
+    ) -> None:
         super().__init__()
         self.model = model
+        self.gather_across_devices = gather_across_devices  # in-batch losses only (see the module doc)
         self.distance = distance
         self.distance_fn = _distance_fn(distance)
         self.margin = DEFAULT_MARGINS[self.name][distance] if margin is None else float(margin)
@@ -249,7 +272,8 @@ class OnlineContrastiveLoss(_SiameseLoss):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         a, b = _embed(self.model, sentence_features)
-        return online_contrastive_loss(self.distance_fn(a, b), labels, margin=self.margin)
+        distances, labels = _across_devices(self, self.distance_fn(a, b), labels.view(-1))
+        return online_contrastive_loss(distances, labels, margin=self.margin)
 
 
 class TripletLoss(_SiameseLoss):
@@ -274,8 +298,9 @@ class _BatchTripletLoss(_SiameseLoss):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         (emb,) = _embed(self.model, sentence_features)
+        emb, labels = _across_devices(self, emb, labels.view(-1))
         distances = _distance_matrix(emb, emb, distance=self.distance)
-        a, p, n = self.mine(distances, labels.view(-1))
+        a, p, n = self.mine(distances, labels)
         return self.reduce(distances[a, p], distances[a, n])
 
 
@@ -317,7 +342,8 @@ class BatchCentroidTripletLoss(_SiameseLoss):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         (emb,) = _embed(self.model, sentence_features)
-        return centroid_triplet_loss(emb, labels.view(-1), margin=self.margin, distance=self.distance)
+        emb, labels = _across_devices(self, emb, labels.view(-1))
+        return centroid_triplet_loss(emb, labels, margin=self.margin, distance=self.distance)
 
     @property
     def citation(self) -> str:
@@ -330,12 +356,14 @@ class _ScaledLoss(nn.Module):
     name = ""
 
     def __init__(
-        self, model: nn.Module, *, distance: str = "cosine", margin: float | None = None, scale: float = 20.0
+        self, model: nn.Module, *, distance: str = "cosine", margin: float | None = None, scale: float = 20.0,
+        gather_across_devices: bool = True,
     ) -> None:
         check_scaled_options(self.name, distance, margin)
         super().__init__()
         self.model = model
         self.scale = scale
+        self.gather_across_devices = gather_across_devices
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"distance": "cosine", "scale": self.scale}
@@ -348,7 +376,8 @@ class BatchCentroidSoftmaxLoss(_ScaledLoss):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         (emb,) = _embed(self.model, sentence_features)
-        return centroid_softmax_loss(emb, labels.view(-1), scale=self.scale)
+        emb, labels = _across_devices(self, emb, labels.view(-1))
+        return centroid_softmax_loss(emb, labels, scale=self.scale)
 
     @property
     def citation(self) -> str:
@@ -362,7 +391,8 @@ class CoSENTLoss(_ScaledLoss):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         a, b = _embed(self.model, sentence_features)
-        return cosent_loss(scoring.pairwise_distance(a, b, metric="cosine"), labels, scale=self.scale)
+        distances, labels = _across_devices(self, scoring.pairwise_distance(a, b, metric="cosine"), labels.view(-1))
+        return cosent_loss(distances, labels, scale=self.scale)
 
     @property
     def citation(self) -> str:
@@ -385,8 +415,11 @@ _CLASSES: dict[str, type[nn.Module]] = {
 }
 
 
-def build_loss(name: str, model: nn.Module, *, distance: str = "cosine", margin: float | None = None) -> nn.Module:
-    """The loss module called ``name`` (one of :data:`LOSSES`) on ``model``."""
+def build_loss(
+    name: str, model: nn.Module, *, distance: str = "cosine", margin: float | None = None, gather_across_devices: bool = True
+) -> nn.Module:
+    """The loss module called ``name`` (one of :data:`LOSSES`) on ``model``; ``gather_across_devices``: an in-batch
+    loss sees the global batch when training runs on several processes (no effect on one)."""
     if name not in _CLASSES:
         raise ConfigError(f"--loss {name!r} is not one of {', '.join(LOSSES)}")
-    return _CLASSES[name](model, distance=distance, margin=margin)
+    return _CLASSES[name](model, distance=distance, margin=margin, gather_across_devices=gather_across_devices)

@@ -6,6 +6,11 @@ texts into balanced pairs or triplets, or class-balanced batches for in-batch mi
 mined by the model (and re-mined while it trains), the length-grouped batches (less padding on
 CPUs), the margin checks, the evaluation before and after, and the atomic, refuse-to-overwrite
 output folder with ``results.json``.
+
+Under ``torchrun`` (several processes, DDP) the trainer and accelerate share the gradients; what is ours
+(:mod:`siamese_text.distributed`): ``--batch-size`` is the global batch, split evenly over the processes;
+the samplers deal each rank a disjoint batch per step; in-batch losses see the global batch; rank 0
+mines and every rank takes its negatives; only rank 0 logs, evaluates and writes the output.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import platform
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +51,24 @@ from siamese_text.data.pairs import (
     scores_to_contrastive,
 )
 from siamese_text.data.tokens import TEXT_COLUMNS, TokenCache, pad_fraction
+from siamese_text.distributed import (
+    ONE_PROCESS,
+    Ranks,
+    launched_rank,
+    launched_world_size,
+    mine_on_rank0,
+    output_folder,
+    per_device_batch,
+    sum_over_ranks,
+)
+from siamese_text.distributed import start as join_processes
 from siamese_text.encoder import SiameseEncoder
 from siamese_text.errors import ConfigError, DataError, SiameseTextError
 from siamese_text.evaluation import HEADLINE_METRICS, evaluate_data
 from siamese_text.hardware import resolve_precision
 from siamese_text.losses import build_loss
 from siamese_text.plots import CachingEncoder, plots_available, training_plots
-from siamese_text.storage import atomic_dir, check_output_dir
+from siamese_text.storage import check_output_dir
 
 __all__ = [
     "train",
@@ -189,8 +206,9 @@ def _base_encoder(config: TrainConfig) -> SiameseEncoder:
                                           max_seq_length=config.max_seq_length)
 
 
-def _mine(hard: HardNegatives, encoder: SiameseEncoder, data: PairData, config: TrainConfig, train: Any, *, log: Log) -> Any:
-    stats = hard.mine(encoder)
+def _mine(hard: HardNegatives, encoder: SiameseEncoder, data: PairData, config: TrainConfig, train: Any, *, log: Log,
+          ranks: Ranks = ONE_PROCESS) -> Any:
+    stats = mine_on_rank0(hard, encoder, ranks)
     k = config.hard_negatives
     log(f"mined {k} hard negative{'s' if k != 1 else ''} per pair for {len(hard.anchors):,} pairs "
         f"({stats['mined_fraction']:.0%} passed the filters)")
@@ -344,8 +362,16 @@ def train(
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
 
-    from siamese_text.data.samplers import ClassBalancedBatchSampler, LengthGroupedBatchSampler
+    from siamese_text.data.samplers import (
+        ClassBalancedBatchSampler,
+        LengthGroupedBatchSampler,
+        RandomBatchSampler,
+    )
 
+    ranks = Ranks(rank=launched_rank(), world_size=launched_world_size())  # as the launcher set them (torchrun)
+    if not ranks.main:  # rank 0 speaks for all
+        log, progress = _silent, False
+        warnings.simplefilter("ignore")
     output_known = config.output is not None  # else resolve() names it after the loss
     if output_known:
         resume_from = _check_output(config)  # fail before any work
@@ -356,6 +382,8 @@ def train(
     data = load_train_data(config, log=log)
     if not output_known:
         resume_from = _check_output(config)
+    per_device = per_device_batch(config, ranks)  # refused on every rank alike, before the processes wait on each other
+    ranks = join_processes()  # one process: at once, nothing started
     checkpoints = checkpoint_dir(config.output)
     train_rows = train_split(data, config)
     hard = hard_negative_set(data, config, train_rows) if config.hard_negatives else None
@@ -371,11 +399,12 @@ def train(
     if config.effective_margin is not None:
         check_margin(config.loss, config.distance, config.effective_margin, normalized=config.normalize,
                      dimension=encoder.dimension)
-    loss = build_loss(config.loss, encoder.model, distance=config.distance, margin=config.margin)
+    loss = build_loss(config.loss, encoder.model, distance=config.distance, margin=config.margin,
+                      gather_across_devices=config.gather_across_devices)
     if isinstance(hard, HardNegatives):
-        train_ds = _mine(hard, encoder, data, config, train_rows, log=log)
+        train_ds = _mine(hard, encoder, data, config, train_rows, log=log, ranks=ranks)
     elif in_batch:
-        hard.mine(encoder)
+        mine_on_rank0(hard, encoder, ranks)
         log(f"batches: each class with classes among its {config.hard_negatives} nearest (mined with the model)")
     what = "texts" if config.loss in CLASS_LOSSES else "triplets" if config.loss in TRIPLET_LOSSES else "pairs"
     tokens = token_cache(encoder, train_ds, cuda=cuda)
@@ -389,7 +418,10 @@ def train(
         # by characters, as the 3-seed STS-B figures were measured; tokens sort tighter (see data.samplers)
         sampler, batches = LengthGroupedBatchSampler, "length-grouped batches"
     else:
-        sampler, batches = None, "random batches"
+        sampler, batches = (RandomBatchSampler if ranks.distributed else None), "random batches"
+    if ranks.distributed:  # the trainer's own random batches would leave the ranks unequal steps
+        sampler = functools.partial(sampler, world_size=ranks.world_size)
+        batches += f", {ranks.world_size} processes x {per_device}"
     log(f"training on {len(train_ds):,} {what} ({config.loss} loss, {config.epochs} epoch(s), lr {config.lr}, {batches}, {precision})")
     first_step = first_step_callback(t_called, log=log)
     eval_split = "validation" if "validation" in data.splits else None
@@ -398,10 +430,11 @@ def train(
     all_callbacks = [first_step, *(callbacks or [])]
     remine = None
     if hard is not None and config.remine_every:
-        remine = remine_callback(hard, encoder, every=config.remine_every, log=log)
+        remine = remine_callback(hard, encoder, every=config.remine_every, log=log,
+                                 mine=functools.partial(mine_on_rank0, hard, encoder, ranks))
         all_callbacks.append(remine)
     epoch_eval = None
-    if eval_split and config.eval_every_epoch:
+    if eval_split and config.eval_every_epoch and ranks.main:
         epoch_eval = epoch_eval_callback(
             functools.partial(_evaluate, encoder, data, eval_split, train_rows),
             split=eval_split, headline=HEADLINE_METRICS.get(data.label_kind), log=log,
@@ -410,8 +443,8 @@ def train(
 
     metrics: dict[str, dict[str, float]] = {}
     t_start = time.perf_counter()
-    with atomic_dir(config.output, overwrite=config.overwrite) as tmp, _quiet_transformers():
-        if before_split:
+    with output_folder(config, ranks) as tmp, _quiet_transformers():
+        if before_split and ranks.main:
             # one embedding of the split for the figures and the pictures (this is time before the first step)
             before = CachingEncoder(encoder) if plots_available() else encoder
             metrics[f"{before_split}_before"] = _evaluate(before, data, before_split, train_rows)
@@ -420,9 +453,9 @@ def train(
         if config.checkpoint_every and not config.resume:
             shutil.rmtree(checkpoints, ignore_errors=True)  # --overwrite: an old run's checkpoints are not resumed
         args = SentenceTransformerTrainingArguments(
-            output_dir=str(checkpoints if config.checkpoint_every else tmp / "checkpoints"),
+            output_dir=str(checkpoints if config.checkpoint_every or tmp is None else tmp / "checkpoints"),
             num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
+            per_device_train_batch_size=per_device,
             learning_rate=config.lr,
             **_warmup(config.warmup_ratio),
             seed=config.seed,
@@ -454,12 +487,15 @@ def train(
             kept = _last_checkpoint(checkpoints)
             if kept is not None:
                 log(f"training stopped; checkpoints kept in {checkpoints}: run the same command with --resume to continue from {kept.name}")
-            elif config.checkpoint_every:
+            elif config.checkpoint_every and ranks.main:
                 with contextlib.suppress(OSError):  # stopped before the first checkpoint: leave no empty folder
                     checkpoints.rmdir()
             raise
         # Training time alone: the per-epoch evaluations run inside trainer.train() (pairs/s stay comparable).
         train_seconds = time.perf_counter() - t0 - (epoch_eval.seconds if epoch_eval is not None else 0.0)
+        real_tokens, padded_tokens = sum_over_ranks([tokens.real_tokens, tokens.padded_tokens], ranks)
+        if tmp is None:  # not rank 0: it evaluates and writes; this rank has nothing more to do
+            return TrainResult(output=Path(config.output), metrics={}, results={})
         if eval_split:
             # The last epoch's evaluation saw the final weights: reuse it rather than encode again.
             last = epoch_eval.history[-1] if epoch_eval is not None and epoch_eval.history else None
@@ -486,8 +522,9 @@ def train(
             "train_examples_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
             "precision": precision,
             "seconds_to_first_step": first_step.seconds,
-            "pad_fraction": round(pad_fraction(tokens.real_tokens, tokens.padded_tokens), 4),
-            "useful_tokens_per_second": round(tokens.real_tokens / train_seconds, 1),
+            "pad_fraction": round(pad_fraction(real_tokens, padded_tokens), 4),
+            "useful_tokens_per_second": round(real_tokens / train_seconds, 1),
+            **({"processes": ranks.world_size, "batch_size_per_process": per_device} if ranks.distributed else {}),
             "total_seconds": round(time.perf_counter() - t_start, 2),
             "metrics": metrics,
             **({"history": {eval_split: epoch_eval.history}} if epoch_eval is not None else {}),
@@ -522,6 +559,10 @@ def train(
     return TrainResult(output=Path(config.output), metrics=metrics, results=results)
 
 
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
+
+
 def checkpoint_dir(output: str | os.PathLike) -> Path:
     """Where ``--checkpoint-every`` keeps trainer checkpoints: beside the output, never inside it."""
     output = Path(output)
@@ -529,10 +570,13 @@ def checkpoint_dir(output: str | os.PathLike) -> Path:
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    return Path(found) if found else None
+    """The newest *complete* checkpoint: the trainer writes ``trainer_state.json`` last, so a run stopped while
+    saving (Ctrl-C, SIGTERM) leaves a newer folder without it, which ``--resume`` must pass over."""
+    if not folder.is_dir():
+        return None
+    steps = [(int(p.name.split("-")[1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[1].isdigit()]
+    complete = [(step, p) for step, p in steps if (p / "trainer_state.json").is_file()]
+    return max(complete)[1] if complete else None
 
 
 def _check_output(config: TrainConfig) -> Path | None:

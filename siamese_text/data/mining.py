@@ -235,11 +235,13 @@ class ClassNeighbours:
 
 
 def remine_callback(
-    hard: HardNegatives | ClassNeighbours, encoder: Any, *, every: int, log: Callable[[str], None] = print
+    hard: HardNegatives | ClassNeighbours, encoder: Any, *, every: int, log: Callable[[str], None] = print,
+    mine: Callable[[], dict[str, float]] | None = None,
 ) -> Any:
     """A transformers ``TrainerCallback`` that re-mines ``hard`` with the training model every ``every`` steps.
 
-    The model is put back in training mode afterwards (encoding switches it to eval mode).
+    The model is put back in training mode afterwards (encoding switches it to eval mode). ``mine``: how to
+    mine (default ``hard.mine(encoder)``; several processes: once on rank 0, shared with every rank).
     """
     from transformers import TrainerCallback
 
@@ -250,7 +252,7 @@ def remine_callback(
             if state.global_step % every or state.global_step >= state.max_steps:
                 return
             was_training = encoder.model.training
-            stats = hard.mine(encoder)
+            stats = mine() if mine is not None else hard.mine(encoder)
             encoder.model.train(was_training)
             stats["step"] = float(state.global_step)
             self.history.append(stats)

@@ -39,12 +39,22 @@ the stream's chunks are sorted by length within windows of ``window`` batches be
 into batches, whose order is then shuffled: 10% padding. A batch may then hold two chunks of one
 class (more positives; still >= 2 classes, a batch of one class is given a chunk of its
 neighbour). Hard (nearest-class) batches keep the stream order: there the classes decide.
+
+Several processes (``world_size`` > 1, DDP under ``torchrun``): ``--batch-size`` is the global batch and
+each process takes ``batch_size / world_size`` of it. Every sampler then cuts an epoch into *rounds*
+(:func:`round_sizes`): a round holds one batch per rank, disjoint, all of equal size (the rest of the
+epoch spread evenly over the last one or two rounds, so no rank's batch is empty and every rank takes
+the same number of steps). The rounds are yielded one after another, rank 0's batch first;
+accelerate's ``BatchSamplerShard``, which the trainer wraps every batch sampler in, hands batch ``i``
+to rank ``i % world_size``. For that it must take our batches as they come (``batch_size`` None
+tells it sizes vary), not pad or drop them. The same seed gives the same rounds on every rank and, for
+random and length-grouped batches, the same rounds (the same global batches) for any world size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
@@ -52,15 +62,75 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 from siamese_text.data.loading import column
 from siamese_text.data.pairs import check_class_sizes
 from siamese_text.data.tokens import TEXT_COLUMNS
+from siamese_text.errors import DataError
 
-__all__ = ["LengthGroupedBatchSampler", "ClassBalancedBatchSampler"]
+__all__ = ["LengthGroupedBatchSampler", "ClassBalancedBatchSampler", "RandomBatchSampler", "round_sizes", "deal_rounds"]
+
+T = TypeVar("T")
 
 
+def _even(n: int, parts: int) -> list[int]:
+    q, r = divmod(n, parts)
+    return [q + (i < r) for i in range(parts)]
 
-class LengthGroupedBatchSampler(DefaultBatchSampler):
-    """Random batches of texts of similar length (the longest text of each row decides)."""
 
-    window = 64  # batches per sorted window
+def round_sizes(n: int, *, per_batch: int, world_size: int = 1, minimum: int = 1, drop_last: bool = False) -> list[list[int]]:
+    """How many of ``n`` units (texts, or class chunks) each rank's batch of each round takes.
+
+    Full rounds of ``per_batch`` units per rank; the rest, if every rank can have ``minimum`` of it, is one
+    more round split evenly; else, with several ranks, the last full round and the rest are split evenly
+    over two rounds; else it sits this epoch out (a different rest each epoch). ``drop_last``: full rounds only.
+    One rank: the usual batches, a last one of at least ``minimum`` units kept.
+    """
+    span = per_batch * world_size
+    full, rest = divmod(n, span)
+    sizes = [[per_batch] * world_size for _ in range(full)]
+    if drop_last or rest == 0:
+        return sizes
+    if rest >= minimum * world_size:
+        sizes.append(_even(rest, world_size))
+    elif world_size > 1 and full and span + rest >= 2 * minimum * world_size:
+        sizes.pop()
+        parts = _even(span + rest, 2 * world_size)
+        sizes += [parts[:world_size], parts[world_size:]]
+    return sizes
+
+
+def deal_rounds(units: Sequence[T], sizes: list[list[int]]) -> list[list[list[T]]]:
+    """``units`` cut in order into the rounds of batches ``sizes`` gives (:func:`round_sizes`)."""
+    rounds, start = [], 0
+    for round_ in sizes:
+        batches = []
+        for size in round_:
+            batches.append(list(units[start : start + size]))
+            start += size
+        rounds.append(batches)
+    return rounds
+
+
+def _check_world(sampler: Any, n_rounds: int, what: str) -> None:
+    if sampler.world_size > 1 and n_rounds == 0:
+        raise DataError(
+            f"{sampler.n_units} {what} cannot give each of {sampler.world_size} processes a batch "
+            f"(--batch-size {sampler.per_device * sampler.world_size}); use fewer processes or more data"
+        )
+
+
+class _Rounds:
+    """What every sampler here shares: the per-device batch size, and world_size > 1's rounds."""
+
+    def _setup_ranks(self, batch_size: int, world_size: int) -> None:
+        self.per_device, self.world_size = batch_size, world_size
+        if world_size > 1:
+            self.batch_size = None  # accelerate's BatchSamplerShard: take our batches as they are (sizes vary)
+
+    def _yield_rounds(self, rounds: list[list[list[int]]], order: list[int] | None = None) -> Iterator[list[int]]:
+        for i in order if order is not None else range(len(rounds)):
+            yield from rounds[i]
+
+
+class RandomBatchSampler(_Rounds, DefaultBatchSampler):
+    """Random batches in rounds across ranks (see the module doc); one process uses the trainer's own."""
 
     def __init__(
         self,
@@ -70,6 +140,42 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         valid_label_columns: list[str] | None = None,
         generator: torch.Generator | None = None,
         seed: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns,
+                         generator=generator, seed=seed)
+        self._setup_ranks(batch_size, world_size)
+        self.n_units = len(dataset)
+        _check_world(self, len(self._sizes()), "rows")
+
+    def _sizes(self) -> list[list[int]]:
+        return round_sizes(self.n_units, per_batch=self.per_device, world_size=self.world_size, drop_last=self.drop_last)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator()
+        generator.manual_seed(int(self.seed) + int(self.epoch))
+        order = torch.randperm(self.n_units, generator=generator).tolist()
+        yield from self._yield_rounds(deal_rounds(order, self._sizes()))
+
+    def __len__(self) -> int:
+        return len(self._sizes()) * self.world_size
+
+
+
+class LengthGroupedBatchSampler(_Rounds, DefaultBatchSampler):
+    """Random batches of texts of similar length (the longest text of each row decides)."""
+
+    window = 64  # rounds per sorted window
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+        world_size: int = 1,
         text_length: Callable[[str], int] = len,
     ) -> None:
         super().__init__(
@@ -80,46 +186,41 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
             generator=generator,
             seed=seed,
         )
+        self._setup_ranks(batch_size, world_size)
         columns = [c for c in TEXT_COLUMNS if c in dataset.column_names]
         lengths = torch.zeros(len(dataset), dtype=torch.long)
         for name in columns:
             col = torch.tensor([text_length(t) for t in column(dataset, name)], dtype=torch.long)
             lengths = torch.maximum(lengths, col)
         self.lengths = lengths
+        self.n_units = len(lengths)
+        _check_world(self, len(self._sizes()), "rows")
         # A small data set sorted whole would make every batch one kind of text (one STS-B source):
-        # windows hold at most a third of the batches, so each keeps a mix of the lengths around it.
-        n_batches = -(-len(lengths) // batch_size)
+        # windows hold at most a third of the (per-device) batches, so each keeps a mix of the lengths around it.
+        n_batches = -(-self.n_units // self.per_device)
         self.window = max(1, min(type(self).window, n_batches // 3))
+
+    def _sizes(self) -> list[list[int]]:
+        return round_sizes(self.n_units, per_batch=self.per_device, world_size=self.world_size, drop_last=self.drop_last)
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator()
         generator.manual_seed(int(self.seed) + int(self.epoch))
         order = torch.randperm(len(self.lengths), generator=generator)
-        span = self.batch_size * self.window
-        batches: list[list[int]] = []
+        span = self.per_device * self.world_size * self.window  # a window is whole rounds: a round never straddles two
+        windows = []
         for start in range(0, len(order), span):
             chunk = order[start : start + span]
-            chunk = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
-            batches.extend(chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
-        if self.drop_last:
-            batches = [b for b in batches if len(b) == self.batch_size]
-        for i in torch.randperm(len(batches), generator=generator).tolist():
-            yield batches[i]
+            windows.append(chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)])
+        grouped = torch.cat(windows).tolist() if windows else []
+        rounds = deal_rounds(grouped, self._sizes())  # a round's batches are neighbours in length: no rank waits long
+        yield from self._yield_rounds(rounds, torch.randperm(len(rounds), generator=generator).tolist())
 
     def __len__(self) -> int:
-        n = len(self.lengths)
-        if self.drop_last:
-            full = 0
-            for start in range(0, n, self.batch_size * self.window):
-                full += min(self.batch_size * self.window, n - start) // self.batch_size
-            return full
-        return sum(
-            -(-min(self.batch_size * self.window, n - start) // self.batch_size)
-            for start in range(0, n, self.batch_size * self.window)
-        )
+        return len(self._sizes()) * self.world_size
 
 
-class ClassBalancedBatchSampler(DefaultBatchSampler):
+class ClassBalancedBatchSampler(_Rounds, DefaultBatchSampler):
     """Batches of ``batch_size // per_class`` class chunks of 2..``per_class`` texts; see the module doc."""
 
     per_class = 4
@@ -136,6 +237,7 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
         seed: int = 0,
         per_class: int | None = None,
         neighbours: Any = None,
+        world_size: int = 1,
         group_by_length: bool = False,
         text_length: Callable[[str], int] = len,
     ) -> None:
@@ -150,6 +252,7 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
         if per_class is not None:
             self.per_class = per_class
         self.neighbours = neighbours
+        self._setup_ranks(batch_size, world_size)
         self.lengths: torch.Tensor | None = None
         if group_by_length and neighbours is None:
             self.lengths = torch.tensor([text_length(t) for t in column(dataset, "text")], dtype=torch.float)
@@ -166,6 +269,13 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
         self.group_labels = list(groups)
         chunks = sorted((self._n_chunks(len(g)) for g in self.groups), reverse=True)
         self._n_streamed = sum(min(n, chunks[1]) for n in chunks)  # rounds stop when < 2 classes are left
+        self.n_units = self._n_streamed
+        _check_world(self, len(self._sizes()), "class chunks")
+
+    def _sizes(self) -> list[list[int]]:
+        """Chunks per batch, in rounds across ranks; a batch has at least 2 chunks (2 classes)."""
+        return round_sizes(self._n_streamed, per_batch=self.chunks_per_batch, world_size=self.world_size, minimum=2,
+                           drop_last=self.drop_last)
 
     def _n_chunks(self, size: int) -> int:
         full, rest = divmod(size, self.per_class)
@@ -197,37 +307,48 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
 
     def __iter__(self) -> Iterator[list[int]]:
         stream = self._stream()
-        step = self.chunks_per_batch
         if self.neighbours is not None:
-            yield from self._hard_batches(stream)
+            yield from self._whole_rounds(self._hard_batches(stream))
             return
         if self.lengths is not None:
             yield from self._length_batches(stream)
             return
-        for start in range(0, len(stream), step):
-            group = stream[start : start + step]
-            if len(group) < step and (self.drop_last or len(group) < 2):
-                break
-            yield [i for _, chunk in group for i in chunk]
+        for round_ in deal_rounds(stream, self._sizes()):
+            for group in round_:
+                yield [i for _, chunk in group for i in chunk]
+
+    def _whole_rounds(self, batches: Iterator[list[int]]) -> Iterator[list[int]]:
+        """Hard batches are built one at a time (a re-mine takes effect at the next); with several ranks
+        they go out a whole round at a time, and a last incomplete round sits the epoch out."""
+        if self.world_size == 1:
+            yield from batches
+            return
+        round_: list[list[int]] = []
+        for batch in batches:
+            round_.append(batch)
+            if len(round_) == self.world_size:
+                yield from round_
+                round_ = []
 
     def _length_batches(self, stream: list[tuple[int, list[int]]]) -> Iterator[list[int]]:
-        """The stream's chunks sorted by length within windows, cut into batches, in shuffled order."""
+        """The stream's chunks sorted by length within windows, cut into batches (rounds of them across ranks),
+        in shuffled order."""
         assert self.lengths is not None
-        step = self.chunks_per_batch
-        span = step * max(1, min(self.window, len(stream) // step // 3))  # as LengthGroupedBatchSampler's windows
+        window = max(1, min(self.window, len(stream) // self.chunks_per_batch // 3))  # as LengthGroupedBatchSampler's
+        span = self.chunks_per_batch * self.world_size * window  # windows of whole rounds
         generator = torch.Generator()
         generator.manual_seed(int(self.seed) + int(self.epoch) + 2)
-        groups: list[list[tuple[int, list[int]]]] = []
-        for start in range(0, len(stream), span):  # windows of whole batches: only the last group can be short
-            window = sorted(stream[start : start + span], key=lambda item: float(self.lengths[item[1]].max()))
-            groups.extend(window[i : i + step] for i in range(0, len(window), step))
-        if groups and len(groups[-1]) < step and (self.drop_last or len(groups[-1]) < 2):
-            groups.pop()
+        ordered: list[tuple[int, list[int]]] = []
+        for start in range(0, len(stream), span):
+            ordered.extend(sorted(stream[start : start + span], key=lambda item: float(self.lengths[item[1]].max())))
+        rounds = deal_rounds(ordered, self._sizes())
+        groups = [group for round_ in rounds for group in round_]
         for g, group in enumerate(groups):  # rare: one class only; swap in a chunk of another class nearby
             if len({c for c, _ in group}) < 2:
                 self._swap_in_another_class(groups, g)
-        for g in torch.randperm(len(groups), generator=generator).tolist():
-            yield [i for _, chunk in groups[g] for i in chunk]
+        for r in torch.randperm(len(rounds), generator=generator).tolist():
+            for group in rounds[r]:
+                yield [i for _, chunk in group for i in chunk]
 
     @staticmethod
     def _swap_in_another_class(groups: list[list[tuple[int, list[int]]]], g: int) -> None:
@@ -279,5 +400,4 @@ class ClassBalancedBatchSampler(DefaultBatchSampler):
                 yield batch
 
     def __len__(self) -> int:
-        full, rest = divmod(self._n_streamed, self.chunks_per_batch)
-        return full + (1 if rest >= 2 and not self.drop_last else 0)
+        return len(self._sizes()) * self.world_size
