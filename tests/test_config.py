@@ -41,6 +41,9 @@ def test_scored_pairs_default_to_the_measured_soft_label_margin() -> None:
         ("binary", {}, True),
         ("triplet", {}, True),
         ("binary", {"group_by_length": False}, False),
+        ("class", {}, False),  # class-balanced batches: length grouping lost held-out 1-NN on the seed measured
+        ("class", {"group_by_length": True}, True),
+        ("class", {"loss": "triplet"}, True),  # triplets built from classes: plain length-grouped batches
     ],
 )
 def test_length_grouping_comes_from_the_label_kind_unless_given(kind: str, options: dict, grouped: bool) -> None:

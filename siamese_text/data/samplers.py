@@ -197,7 +197,7 @@ class LengthGroupedBatchSampler(_Rounds, DefaultBatchSampler):
         _check_world(self, len(self._sizes()), "rows")
         # A small data set sorted whole would make every batch one kind of text (one STS-B source):
         # windows hold at most a third of the (per-device) batches, so each keeps a mix of the lengths around it.
-        n_batches = -(-self.n_units // self.per_device)
+        n_batches = -(-self.n_units // (self.per_device * self.world_size))  # global batches: windows agree on N ranks
         self.window = max(1, min(type(self).window, n_batches // 3))
 
     def _sizes(self) -> list[list[int]]:
@@ -334,7 +334,7 @@ class ClassBalancedBatchSampler(_Rounds, DefaultBatchSampler):
         """The stream's chunks sorted by length within windows, cut into batches (rounds of them across ranks),
         in shuffled order."""
         assert self.lengths is not None
-        window = max(1, min(self.window, len(stream) // self.chunks_per_batch // 3))  # as LengthGroupedBatchSampler's
+        window = max(1, min(self.window, len(stream) // (self.chunks_per_batch * self.world_size) // 3))  # global batches
         span = self.chunks_per_batch * self.world_size * window  # windows of whole rounds
         generator = torch.Generator()
         generator.manual_seed(int(self.seed) + int(self.epoch) + 2)
