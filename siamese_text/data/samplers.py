@@ -31,7 +31,7 @@ chunk of the stream and adds chunks of the classes the model finds nearest to it
 rather than the random ones a 77-class round-robin gives. The table is read batch by batch, so
 re-mining during training takes effect at the next batch.
 
-With ``group_by_length`` (the default for class-labelled texts) the same guarantee holds on far
+With ``group_by_length`` (``--group-by-length``; not the default, see config.resolve) the same guarantee holds on far
 less padding: random class-balanced batches of Banking77 are 65% padding (texts of 5 to 98 tokens
 share a batch). Each class's texts are cut into chunks of similar length (shuffled, then sorted by
 length plus a random jitter of ``jitter`` tokens, so chunks differ from epoch to epoch), and
