@@ -322,8 +322,9 @@ class TrainConfig:
                     setattr(self, name, value)
         if label_kind == "class" and self.loss in CLASS_LOSSES and not grouping_given:
             # Length-grouped class-balanced batches (data.samplers) cut Banking77's padding from 65% to
-            # ~9%, but held-out 1-NN fell on the one seed measured to the end (90.83 against 91.53 for
-            # plain class-balanced batches, 1,000 queries): not a default until more seeds say so.
+            # ~9%, but 1-NN on 1,003 held-out train texts fell: 91.53 / 90.83 against 91.72 / 91.23 for
+            # plain class-balanced batches on seeds 1 / 2 (benchmarks/results/seeds_banking77.json; test
+            # 92.50 / 92.56 against 92.50 / 92.60). Opt-in (--group-by-length) until more seeds say otherwise.
             self.group_by_length = False
         if self.margin is None and self.distance == "cosine":
             soft = not (label_kind == "score" and self.binary_labels)

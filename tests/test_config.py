@@ -41,7 +41,7 @@ def test_scored_pairs_default_to_the_measured_soft_label_margin() -> None:
         ("binary", {}, True),
         ("triplet", {}, True),
         ("binary", {"group_by_length": False}, False),
-        ("class", {}, False),  # class-balanced batches: length grouping lost held-out 1-NN on the seed measured
+        ("class", {}, False),  # class-balanced batches: length grouping lost held-out 1-NN on seeds 1 and 2
         ("class", {"group_by_length": True}, True),
         ("class", {"loss": "triplet"}, True),  # triplets built from classes: plain length-grouped batches
     ],
