@@ -28,7 +28,7 @@ from siamese_text.storage import atomic_dir
 if TYPE_CHECKING:
     from siamese_text.config import TrainConfig
 
-__all__ = ["Ranks", "ONE_PROCESS", "launched_rank", "launched_world_size", "start", "share", "gather_rows", "sum_over_ranks",
+__all__ = ["Ranks", "ONE_PROCESS", "launched_rank", "launched_world_size", "start", "leave", "share", "gather_rows", "sum_over_ranks",
            "per_device_batch", "output_folder", "mine_on_rank0"]
 
 
@@ -80,6 +80,23 @@ def start() -> Ranks:
 
     state = PartialState(cpu=not torch.cuda.is_available())
     return Ranks(rank=state.process_index, world_size=state.num_processes)
+
+
+def leave() -> None:
+    """Close the process group (a no-op with one process, or when none was started).
+
+    A process that exits with the group still open leaves gloo's worker threads to be torn down during
+    interpreter finalisation, which can abort it (``terminate called without an active exception``,
+    SIGABRT; pytorch/pytorch#179291): the launcher then stops rank 0 while it is still writing the model.
+    Called when training ended normally or with an error every rank met, so no rank is left in a
+    collective (closing a group while another rank waits in one can hang, pytorch/torchtitan#1342).
+    """
+    if launched_world_size() <= 1:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class _Failed:

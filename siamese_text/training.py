@@ -61,6 +61,7 @@ from siamese_text.distributed import (
     per_device_batch,
     sum_over_ranks,
 )
+from siamese_text.distributed import leave as leave_processes
 from siamese_text.distributed import start as join_processes
 from siamese_text.encoder import SiameseEncoder
 from siamese_text.errors import ConfigError, DataError, SiameseTextError
@@ -356,8 +357,20 @@ def train(
 ) -> TrainResult:
     """Train a twin encoder as ``config`` says and write it, with ``results.json``, to ``config.output``.
 
-    Options left unset in ``config`` are filled in (in place) for the kind of data loaded.
+    Options left unset in ``config`` are filled in (in place) for the kind of data loaded. Under a
+    launcher (``torchrun``), every process calls this; rank 0 writes, and the process group is closed
+    before it returns (see :func:`siamese_text.distributed.leave`).
     """
+    try:
+        result = _train(config, progress=progress, log=log, callbacks=callbacks)
+    except SiameseTextError:
+        leave_processes()  # every rank met the same error (rank 0's is shared): no collective is in flight
+        raise
+    leave_processes()
+    return result
+
+
+def _train(config: TrainConfig, *, progress: bool, log: Log, callbacks: list[Any] | None) -> TrainResult:
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator

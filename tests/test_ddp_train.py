@@ -172,3 +172,34 @@ def test_resume_passes_over_a_checkpoint_stopped_while_saving(tmp_path):
             (folder / "trainer_state.json").write_text("{}")
     assert _last_checkpoint(tmp_path) == tmp_path / "checkpoint-8"
     assert _last_checkpoint(tmp_path / "none") is None
+
+
+def test_train_closes_the_process_group_unless_a_rank_may_still_be_in_a_collective(monkeypatch, tmp_path):
+    # A rank that exits with its gloo group open can abort in interpreter finalisation (SIGABRT, "terminate
+    # called without an active exception"), and torchrun then stops rank 0 while it writes the model.
+    import torch.distributed as dist
+
+    from siamese_text import training
+
+    def returns(config, **_):
+        return "trained"
+
+    def every_rank_refuses(config, **_):
+        raise ConfigError("--batch-size 3 does not split evenly over 2 processes")
+
+    def one_rank_crashes(config, **_):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as under torchrun: leave() acts only under a launcher
+    for n, (body, raised, closed) in enumerate([(returns, None, True), (every_rank_refuses, ConfigError, True),
+                                                (one_rank_crashes, RuntimeError, False)]):
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store{n}", rank=0, world_size=1)
+        monkeypatch.setattr(training, "_train", body)
+        if raised is None:
+            assert training.train(TrainConfig(dataset="stsb")) == "trained"
+        else:
+            with pytest.raises(raised):
+                training.train(TrainConfig(dataset="stsb"))
+        assert dist.is_initialized() is not closed
+        if dist.is_initialized():
+            dist.destroy_process_group()
