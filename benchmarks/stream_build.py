@@ -30,20 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from search import _reset_peak, _status_mb  # benchmarks/search.py: the same peak-RSS counters
+
 RESULTS = Path(__file__).parent / "results"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def _status_mb(key: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak() -> float:
-    Path("/proc/self/clear_refs").write_text("5")  # the kernel's peak-RSS counter starts again from now
-    return _status_mb("VmRSS")
 
 
 def source_texts(sources: list[str]) -> list[str]:

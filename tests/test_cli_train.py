@@ -297,12 +297,8 @@ def test_help_is_instant_and_does_not_import_torch():
     assert "train" in proc.stdout
 
 
-def test_binary_pairs_are_calibrated_and_every_model_gets_a_card(tiny_model_dir, tmp_path):
-    import yaml
-
-    from siamese_text.calibration import load_calibration, predict_pairs
-    from siamese_text.encoder import SiameseEncoder
-
+def dup_folder(tmp_path):
+    """A local folder of 0/1 duplicate-question pairs (train 24, validation 12), half of them duplicates."""
     folder = tmp_path / "dups"
     folder.mkdir()
     words = "the cat dog sat on mat ran in park bank money card fee".split()
@@ -313,6 +309,16 @@ def test_binary_pairs_are_calibrated_and_every_model_gets_a_card(tiny_model_dir,
             b = a if i % 2 == 0 else " ".join(reversed(words[i % 5 : i % 5 + 4]))
             rows.append(f"{a},{b},{int(i % 2 == 0)}")
         (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_binary_pairs_are_calibrated_and_every_model_gets_a_card(tiny_model_dir, tmp_path):
+    import yaml
+
+    from siamese_text.calibration import load_calibration, predict_pairs
+    from siamese_text.encoder import SiameseEncoder
+
+    folder = dup_folder(tmp_path)
     out = tmp_path / "model"
     result = run("train", "--model", str(tiny_model_dir), "--dataset", str(folder), "--text-columns", "q1,q2",
                  "--label-column", "dup", "--batch-size", "8", "--output", str(out), "--quiet")

@@ -20,6 +20,7 @@ from siamese_text.plots import (
 )
 from siamese_text.plots.stats import binned_reliability, histogram_overlap, pr_curve, roc_curve
 from tests.test_cli_eval import BIN, binary_folder, model, one_line_error  # noqa: F401 (fixtures)
+from tests.test_cli_train import dup_folder
 from tests.test_evaluation import _class_texts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -194,20 +195,6 @@ def test_calibrate_draws_the_reliability_diagram_into_the_model_folder(model, bi
 
 
 # ---- training ---------------------------------------------------------------------------------
-
-
-def dup_folder(tmp_path):
-    folder = tmp_path / "dups"
-    folder.mkdir()
-    words = "the cat dog sat on mat ran in park bank money card fee".split()
-    for split, n in (("train", 24), ("validation", 12)):
-        rows = ["q1,q2,dup"]
-        for i in range(n):
-            a = " ".join(words[(i + j) % len(words)] for j in range(4))
-            b = a if i % 2 == 0 else " ".join(reversed(words[i % 5 : i % 5 + 4]))
-            rows.append(f"{a},{b},{int(i % 2 == 0)}")
-        (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
-    return folder
 
 
 def train_dups(tiny_model_dir, tmp_path, out):
