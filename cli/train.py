@@ -35,6 +35,9 @@ from siamese_text.scoring import DISTANCES
 @click.option("--group-by-length/--no-group-by-length", default=None,
               help="Batch texts of similar length (less padding, faster on a CPU; losses on single pairs and triplets only). "
                    "Default: on (the same STS-B validation mean as random batches over 3 seeds, 2.3x faster).")
+@click.option("--length-strata", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With length-grouped batches: keep in each batch the mix of N label ranges (score quantiles; 0/1 labels "
+                   "make 2) that random batches have, by sorting lengths within each range. 1: off.")
 @training_data_options
 @click.option("--per-class-in-batch", type=int, default=4, show_default=True,
               help="Texts per class in each class-balanced batch (batch-* losses).")
@@ -76,6 +79,7 @@ def train(
     max_pairs: int | None,
     validation_split: float | None,
     group_by_length: bool | None,
+    length_strata: int,
     samples_per_class: int | None,
     per_class_in_batch: int,
     hard_negatives: int,
@@ -116,6 +120,7 @@ def train(
         max_pairs=max_pairs,
         validation_split=validation_split,
         group_by_length=group_by_length,
+        length_strata=length_strata,
         samples_per_class=samples_per_class,
         per_class_in_batch=per_class_in_batch,
         hard_negatives=hard_negatives,

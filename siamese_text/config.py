@@ -208,6 +208,7 @@ class TrainConfig:
     binary_labels: bool = False
     label_threshold: float = 0.6
     group_by_length: bool | None = None  # None: by the data's label kind (KIND_DEFAULTS)
+    length_strata: int = 1  # > 1: length-grouped batches keep the mix of this many label ranges (data.samplers)
     # data set options for non-preset data
     config: str | None = None
     text_columns: tuple[str, ...] | None = None
@@ -231,6 +232,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.text_columns = column_names(self.text_columns)
+        if self.length_strata < 1:
+            raise ConfigError(f"--length-strata is a number of label ranges, 1 (off) or more; got {self.length_strata}")
         if self.label_kind is not None and self.label_kind not in LABEL_KINDS:
             raise ConfigError(f"--label-kind {self.label_kind!r} is not one of {', '.join(LABEL_KINDS)}")
         if self.loss is not None and self.loss not in LOSSES:

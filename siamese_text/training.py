@@ -430,8 +430,17 @@ def _train(config: TrainConfig, *, progress: bool, log: Log, callbacks: list[Any
     elif config.group_by_length and config.loss not in IN_BATCH_LOSSES:
         # by characters, as the 3-seed STS-B figures were measured; tokens sort tighter (see data.samplers)
         sampler, batches = LengthGroupedBatchSampler, "length-grouped batches"
+        if config.length_strata > 1:
+            if "label" not in train_ds.column_names:
+                raise ConfigError(f"--length-strata {config.length_strata} mixes label ranges, and {config.loss} rows have no "
+                                  "label column; drop --length-strata")
+            sampler = functools.partial(sampler, strata=config.length_strata)
+            batches += f" mixing {config.length_strata} label ranges"
     else:
         sampler, batches = (RandomBatchSampler if ranks.distributed else None), "random batches"
+    if config.length_strata > 1 and "mixing" not in batches:
+        raise ConfigError(f"--length-strata mixes label ranges within length-grouped batches of pairs, and this run draws "
+                          f"{batches} ({config.loss} loss); drop --length-strata")
     if ranks.distributed:  # the trainer's own random batches would leave the ranks unequal steps
         sampler = functools.partial(sampler, world_size=ranks.world_size)
         batches += f", {ranks.world_size} processes x {per_device}"

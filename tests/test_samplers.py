@@ -155,3 +155,39 @@ def test_a_small_data_set_is_not_sorted_whole():
     assert sampler.window == 4 and len(list(sampler)) == len(sampler) == 12
     spans = sorted(max(b) - min(b) for b in sampler)  # index = length - 1: a batch sorted whole spans 15
     assert spans[-1] > 15
+
+
+def test_length_strata_keep_the_label_mix_of_random_batches_at_grouped_padding():
+    """Data where the score follows length: plain grouping makes batches of one or two score ranges;
+    --length-strata 4 gives every batch all four, as random batches have, at less padding than theirs."""
+    from siamese_text.data.samplers import LengthGroupedBatchSampler, RandomBatchSampler
+
+    rng = np.random.default_rng(0)
+    n = 16 * 64 * 3
+    lengths = rng.integers(5, 200, n)
+    scores = (lengths - lengths.min()) / (lengths.max() - lengths.min()) + rng.uniform(0, 0.5, n)  # long texts score higher
+    data = datasets.Dataset.from_dict({"text_a": ["w" * int(k) for k in lengths], "text_b": ["x"] * n,
+                                       "label": scores.tolist()})
+    quartile = np.searchsorted(np.quantile(scores, [0.25, 0.5, 0.75]), scores, side="right")
+
+    def ranges_and_padding(sampler):
+        batches = list(sampler)
+        assert sorted(i for b in batches for i in b) == list(range(n))  # every row once
+        ranges = np.mean([len(set(quartile[b])) for b in batches])
+        padding = sum(len(b) * lengths[b].max() - lengths[b].sum() for b in batches) / sum(len(b) * lengths[b].max() for b in batches)
+        return ranges, padding
+
+    grouped = ranges_and_padding(LengthGroupedBatchSampler(data, batch_size=16, drop_last=False, seed=1))
+    mixed = ranges_and_padding(LengthGroupedBatchSampler(data, batch_size=16, drop_last=False, seed=1, strata=4))
+    random = ranges_and_padding(RandomBatchSampler(data, batch_size=16, drop_last=False, seed=1))
+    assert grouped[0] < 2.5 and mixed[0] > 3.9 and random[0] > 3.5  # label ranges a batch holds, on average
+    assert grouped[1] < mixed[1] < random[1]  # the mix costs padding only where the ranges differ in length
+
+
+def test_length_strata_of_binary_labels_are_the_two_labels():
+    from siamese_text.data.samplers import _label_strata
+
+    data = datasets.Dataset.from_dict({"label": [0, 1, 1, 1, 0, 1, 1, 1]})
+    assert _label_strata(data, 4).tolist() == [0, 1, 1, 1, 0, 1, 1, 1]
+    with pytest.raises(ValueError, match="needs a label column"):
+        _label_strata(datasets.Dataset.from_dict({"text": ["a"]}), 2)

@@ -163,7 +163,12 @@ class RandomBatchSampler(_Rounds, DefaultBatchSampler):
 
 
 class LengthGroupedBatchSampler(_Rounds, DefaultBatchSampler):
-    """Random batches of texts of similar length (the longest text of each row decides)."""
+    """Random batches of texts of similar length (the longest text of each row decides).
+
+    ``strata`` > 1 (``--length-strata``): the rows of a window are length-sorted within each of
+    ``strata`` label ranges and interleaved, so every batch keeps the random batches' mix of scores
+    (or of 0/1 labels) while its texts still have similar lengths for their range.
+    """
 
     window = 64  # rounds per sorted window
 
@@ -177,6 +182,7 @@ class LengthGroupedBatchSampler(_Rounds, DefaultBatchSampler):
         seed: int = 0,
         world_size: int = 1,
         text_length: Callable[[str], int] = len,
+        strata: int = 1,
     ) -> None:
         super().__init__(
             dataset,
@@ -187,6 +193,7 @@ class LengthGroupedBatchSampler(_Rounds, DefaultBatchSampler):
             seed=seed,
         )
         self._setup_ranks(batch_size, world_size)
+        self.stratum = _label_strata(dataset, strata) if strata > 1 else None
         columns = [c for c in TEXT_COLUMNS if c in dataset.column_names]
         lengths = torch.zeros(len(dataset), dtype=torch.long)
         for name in columns:
@@ -211,13 +218,38 @@ class LengthGroupedBatchSampler(_Rounds, DefaultBatchSampler):
         windows = []
         for start in range(0, len(order), span):
             chunk = order[start : start + span]
-            windows.append(chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)])
+            by_length = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
+            if self.stratum is not None:
+                by_length = _interleave_strata(by_length, self.stratum[by_length])
+            windows.append(by_length)
         grouped = torch.cat(windows).tolist() if windows else []
         rounds = deal_rounds(grouped, self._sizes())  # a round's batches are neighbours in length: no rank waits long
         yield from self._yield_rounds(rounds, torch.randperm(len(rounds), generator=generator).tolist())
 
     def __len__(self) -> int:
         return len(self._sizes()) * self.world_size
+
+
+def _label_strata(dataset: Any, strata: int) -> torch.Tensor:
+    """Each row's label range: ``strata`` quantile bins of the ``label`` column (ties share a bin, so 0/1
+    labels give two)."""
+    if "label" not in dataset.column_names:
+        raise ValueError(f"strata={strata} needs a label column; the data set has {dataset.column_names}")
+    labels = torch.tensor(column(dataset, "label"), dtype=torch.float)
+    edges = torch.quantile(labels, torch.linspace(0, 1, strata + 1)[1:-1]).unique()
+    return torch.unique(torch.bucketize(labels, edges, right=True), return_inverse=True)[1]  # numbered 0, 1, ...
+
+
+def _interleave_strata(rows: torch.Tensor, stratum: torch.Tensor) -> torch.Tensor:
+    """``rows`` (sorted longest first) reordered so that each stretch of them draws from every label range
+    in proportion: rows are ranked by their place within their own range (0 = its longest, 1 = its
+    shortest), so neighbours have similar length *for their range* and a batch keeps the mix of scores
+    that random batches have."""
+    place = torch.empty(len(rows), dtype=torch.float)
+    for value in stratum.unique():
+        members = (stratum == value).nonzero().flatten()  # already longest first
+        place[members] = (torch.arange(len(members), dtype=torch.float) + 0.5) / len(members)
+    return rows[torch.argsort(place, stable=True)]
 
 
 class ClassBalancedBatchSampler(_Rounds, DefaultBatchSampler):
