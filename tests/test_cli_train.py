@@ -236,6 +236,7 @@ def test_existing_output_needs_overwrite(tiny_model_dir, scored_folder, tmp_path
         (["--label-kind", "triplet"], "--label-kind triplet takes three text columns"),
         (["--loss", "batch-hard-triplet"], "needs class-labelled texts"),
         (["--loss", "cosent", "--margin", "0.5"], "has no margin; leave out --margin"),
+        (["--length-strata", "2", "--no-group-by-length"], "--length-strata mixes label ranges within length-grouped batches"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_model_dir, scored_folder, tmp_path, extra, message):
@@ -448,6 +449,7 @@ def test_a_diverging_run_stops_with_the_fix_and_saves_nothing(tiny_model_dir, sc
     ("--seed", "99999999999999999999", r"--seed must be in [0, 2**32)"),
     ("--batch-size", "99999999999999999999", "is more than 1,048,576; give a smaller batch"),
     ("--margin", "nan", "--margin must be a finite number"),
+    ("--length-strata", "0", "0 is not in the range x>=1"),
 ])
 def test_numbers_no_run_can_use_are_refused_before_loading(flag, value, message, tiny_model_dir, scored_folder, tmp_path):
     args = train_args(tiny_model_dir, scored_folder, tmp_path / "out")
@@ -458,3 +460,11 @@ def test_numbers_no_run_can_use_are_refused_before_loading(flag, value, message,
     result = run(*args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_length_strata_batches_train_and_are_recorded(tiny_model_dir, scored_folder, tmp_path):
+    out = tmp_path / "model"
+    result = run(*train_args(tiny_model_dir, scored_folder, out), "--length-strata", "2")
+    assert result.exit_code == 0, result.output
+    assert "length-grouped batches mixing 2 label ranges" in result.output
+    assert json.loads((out / "results.json").read_text())["arguments"]["length_strata"] == 2
